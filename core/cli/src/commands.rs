@@ -1,0 +1,295 @@
+//! One function per subcommand.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tributary_engine::config::{self, ConfigErrors};
+use tributary_engine::plugins::Registry;
+use tributary_engine::run::{RunOptions, Shard};
+use tributary_engine::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError};
+use tributary_plugin_sdk::abi::host::PluginLibrary;
+
+use crate::output::{Bars, summary_table};
+use crate::{AuditCommand, Cli, Command, PluginsCommand};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn config_failed(e: &ConfigErrors) -> u8 {
+    eprint!("{e}");
+    EXIT_CONFIG
+}
+
+/// Runs the chosen subcommand and returns the exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Validate { file } => Ok(validate(&file)),
+        Command::Plan { file, shard, json } => plan(&file, shard, json),
+        Command::Run {
+            file,
+            resume,
+            shard,
+            json,
+        } => run(&file, resume, shard, json, quiet),
+        Command::Plugins { command } => plugins(command),
+        Command::Audit {
+            command: AuditCommand::Verify { path },
+        } => Ok(audit_verify(&path)),
+        Command::Sim { addr, config } => sim(addr, *config),
+        Command::Schema { markdown } => {
+            let (registry, _) = Registry::discover(
+                &Default::default(),
+                std::env::var("TRIBUTARY_PLUGIN_PATH").ok().as_deref(),
+            );
+            if markdown {
+                print!("{}", config::reference_markdown(&registry));
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&config::pipeline_json_schema(&registry))?
+                );
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn validate(file: &std::path::Path) -> u8 {
+    match config::load(file) {
+        Ok((p, _)) => {
+            println!(
+                "{}: ok ({} source, {} transforms, {} sinks)",
+                file.display(),
+                p.sources.len(),
+                p.transforms.len(),
+                p.sinks.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => config_failed(&e),
+    }
+}
+
+fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Result<u8> {
+    let (pipeline, _) = match config::load(file) {
+        Ok(p) => p,
+        Err(e) => return Ok(config_failed(&e)),
+    };
+    let rt = runtime()?;
+    let today = chrono::Utc::now().date_naive();
+    let windows = match rt.block_on(tributary_engine::run::plan(&pipeline, today, shard)) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(e.exit_code());
+        }
+    };
+    let Some((spec, cfg)) = pipeline.sources.first() else {
+        return Ok(EXIT_CONFIG);
+    };
+    if json {
+        let list: Vec<serde_json::Value> = windows
+            .iter()
+            .map(|w| serde_json::json!({"window_id": w.id(), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339(), "request": tributary_cxone::payload::build(cfg, w).ok()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"source": spec.name, "windows": list})
+            )?
+        );
+    } else {
+        println!(
+            "{} export windows for sources.{}:",
+            windows.len(),
+            spec.name
+        );
+        for w in &windows {
+            println!(
+                "  {}  {} → {}",
+                w.id(),
+                w.start.to_rfc3339(),
+                w.end.to_rfc3339()
+            );
+        }
+        if let Some(first) = windows.first() {
+            if let Ok(p) = tributary_cxone::payload::build(cfg, first) {
+                println!(
+                    "\nfirst request: POST /api/v2/analytics/data-exports\n{}",
+                    serde_json::to_string_pretty(&p)?
+                );
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn run(
+    file: &std::path::Path,
+    resume: bool,
+    shard: Option<Shard>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<u8> {
+    let (pipeline, registry) = match config::load(file) {
+        Ok(p) => p,
+        Err(e) => return Ok(config_failed(&e)),
+    };
+    let rt = runtime()?;
+    let bars = Arc::new(Bars::new(quiet || json));
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (summary, result) = rt.block_on(async {
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::warn!(
+                "stopping: finishing the current batch, flushing and closing every sink"
+            );
+            let _ = cancel_tx.send(true);
+        });
+        let opts = RunOptions {
+            resume,
+            shard,
+            today: None,
+            cancel: cancel_rx,
+            progress: bars.clone(),
+        };
+        tributary_engine::run::run(&pipeline, &registry, opts).await
+    });
+    bars.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{}", summary_table(&summary));
+    }
+    Ok(match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            if let EngineError::Config(c) = &e {
+                eprint!("{c}");
+            }
+            e.exit_code()
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn plugins(command: PluginsCommand) -> anyhow::Result<u8> {
+    match command {
+        PluginsCommand::List { paths } => {
+            let cfg = config::PluginsConfig {
+                paths,
+                files: Vec::new(),
+            };
+            let (registry, _) =
+                Registry::discover(&cfg, std::env::var("TRIBUTARY_PLUGIN_PATH").ok().as_deref());
+            println!(
+                "{:<12} {:<10} {:<8} {:<4} {:<16} file",
+                "name", "kind", "version", "abi", "sha256"
+            );
+            for m in registry.all() {
+                println!(
+                    "{:<12} {:<10} {:<8} {:<4} {:<16} {}",
+                    m.name,
+                    m.kind.to_string(),
+                    m.version,
+                    m.abi_version,
+                    m.sha256.get(..16).unwrap_or(""),
+                    m.path.display()
+                );
+            }
+            for s in &registry.skipped {
+                println!("skipped {}: {}", s.path.display(), s.reason);
+            }
+            println!(
+                "searched: {}",
+                registry
+                    .searched
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(EXIT_OK)
+        }
+        PluginsCommand::Inspect { path } => match PluginLibrary::load(&path, None) {
+            Ok(lib) => {
+                println!("{}", serde_json::to_string_pretty(lib.meta())?);
+                Ok(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(EXIT_RUNTIME)
+            }
+        },
+    }
+}
+
+fn audit_verify(path: &std::path::Path) -> u8 {
+    match tributary_engine::audit::verify(path) {
+        Ok(r) => {
+            println!(
+                "{}: intact, {} entries, last hash {}{}",
+                path.display(),
+                r.entries,
+                r.last_hash,
+                if r.head_checked {
+                    " (head file confirms nothing was truncated)"
+                } else {
+                    " (no head file: truncation at the end cannot be ruled out)"
+                }
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("audit log broken: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+fn sim(addr: std::net::SocketAddr, config: tributary_cxone_sim::SimConfig) -> anyhow::Result<u8> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let handle = tributary_cxone_sim::Simulator::start(config, addr)
+            .await
+            .context("cannot start the simulator")?;
+        eprintln!(
+            "CXone simulator listening on {} (Ctrl-C to stop)",
+            handle.base_url()
+        );
+        wait_for_signal().await;
+        let counters = handle.counters();
+        handle.shutdown().await;
+        eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&counters).unwrap_or_default()
+        );
+        Ok::<_, anyhow::Error>(EXIT_OK)
+    })
+}

@@ -1,0 +1,155 @@
+//! `tributary`: run declarative CXone → lake pipelines.
+//!
+//! A thin shell over `tributary-engine`: parse arguments, set up logging and progress,
+//! call the engine, print a summary, map errors to documented exit codes.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Tributary moves NICE CXone interaction data into your lake: Parquet on S3, Arrow files,
+/// webhooks; validated, checkpointed, resumable.
+///
+/// Start with the quick start, which needs nothing but a build:
+///
+///     tributary run pipelines/quickstart.yaml
+///
+/// Exit codes: 0 success; 1 runtime failure (network, storage, plugin); 2 configuration
+/// error (fix the pipeline file or the arguments); 3 data-quality failure
+/// (min_integrity_rate, on_invalid: fail); 130 interrupted (run again with --resume).
+#[derive(Debug, Parser)]
+#[command(
+    name = "tributary",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// How log lines look: `pretty` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Print only errors and the final summary; no progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log detail (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a pipeline file and its plugins without touching the network.
+    ///
+    /// Reports every problem of the file at once, each with file:line:column, the key
+    /// path and a hint. Exit code 2 when anything is wrong.
+    Validate {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+    },
+    /// Show the export windows and requests a run would make.
+    Plan {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// Only this shard's part of the plan: K/N with K from 0 to N-1.
+        #[arg(long)]
+        shard: Option<tributary_engine::run::Shard>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a pipeline: export from CXone, validate, land in every sink.
+    ///
+    /// Each window is checkpointed once every sink has made it durable. After a crash or
+    /// Ctrl-C, `run --resume` skips the landed windows and overwrites partial ones, so
+    /// nothing is lost or doubled.
+    Run {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// Continue the last unfinished run: skip windows already landed.
+        #[arg(long)]
+        resume: bool,
+        /// Run the K-th of N disjoint parts of the plan (K from 0 to N-1), e.g. from a
+        /// Kubernetes Indexed Job: --shard $JOB_COMPLETION_INDEX/4.
+        #[arg(long)]
+        shard: Option<tributary_engine::run::Shard>,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or inspect plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Work with audit logs.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Serve the CXone simulator (the analytics export API, deterministic, with fault knobs).
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        addr: std::net::SocketAddr,
+        #[command(flatten)]
+        config: Box<tributary_cxone_sim::SimConfig>,
+    },
+    /// Print the JSON Schema of pipeline files (engine sections, the cxone source and every
+    /// plugin found), for editors with the YAML language server.
+    Schema {
+        /// Print the configuration reference (docs/configuration.md) instead.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins found on the search path.
+    List {
+        /// Extra directories to search (as `plugins.paths`).
+        #[arg(long = "path")]
+        paths: Vec<String>,
+    },
+    /// Show one plugin file: name, kind, version, ABI, SHA-256 and config schema.
+    Inspect {
+        /// The shared library.
+        path: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Prove an audit log intact, or name its first broken entry (exit code 1).
+    Verify {
+        /// The log file, or the audit directory.
+        path: std::path::PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(&cli);
+    let code = match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            tributary_engine::EXIT_RUNTIME
+        }
+    };
+    ExitCode::from(code)
+}

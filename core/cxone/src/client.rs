@@ -1,0 +1,450 @@
+//! The HTTP client of the export API: every request goes through [`Client::execute`],
+//! which applies the shared limiter, the token cache and the one retry policy.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::auth::{TokenCache, TokenResponse};
+use crate::config::CxoneConfig;
+use crate::config::{DEFAULT_SCOPE, ENV_API_KEY, ENV_API_SECRET, resolve_secret};
+use crate::error::CxoneError;
+use crate::metrics::{Endpoint, SourceMetrics};
+use crate::payload::ExportPayload;
+use crate::retry::{Limiter, RetryPolicy, parse_retry_after};
+use crate::secret::Secret;
+use crate::window::Window;
+
+/// A complete answer (body read).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The server's answer to create.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Created {
+    pub id: String,
+}
+
+/// The server's answer to poll.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExportStatus {
+    pub status: String,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub total_records: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServerError {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// What create answered.
+pub(crate) enum CreateOutcome {
+    Created(String),
+    /// 504: the job is too heavy; split the window.
+    TooHeavy,
+}
+
+#[derive(Debug)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token_url: String,
+    client_id: Secret,
+    client_secret: Secret,
+    scope: String,
+    policy: RetryPolicy,
+    limiter: Limiter,
+    tokens: TokenCache,
+    metrics: Arc<SourceMetrics>,
+}
+
+impl Client {
+    pub fn new(
+        cfg: &CxoneConfig,
+        base: String,
+        metrics: Arc<SourceMetrics>,
+        default_credentials: Option<(Secret, Secret)>,
+    ) -> Result<Self, CxoneError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.clamp(1, 30)))
+            .user_agent(concat!("tributary-cxone/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| CxoneError::Client { source })?;
+        let token_url = cfg
+            .token_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/oauth/token"));
+        let (def_id, def_secret) = default_credentials.unzip();
+        let client_id = resolve_secret(&cfg.client_id, ENV_API_KEY)
+            .or(def_id)
+            .ok_or_else(|| missing("client_id", ENV_API_KEY))?;
+        let client_secret = resolve_secret(&cfg.client_secret, ENV_API_SECRET)
+            .or(def_secret)
+            .ok_or_else(|| missing("client_secret", ENV_API_SECRET))?;
+        Ok(Self {
+            http,
+            base,
+            token_url,
+            client_id,
+            client_secret,
+            scope: cfg.scope.clone(),
+            policy: RetryPolicy {
+                max_retries: cfg.max_retries,
+                initial: Duration::from_millis(cfg.initial_backoff_ms.max(1)),
+                max: Duration::from_millis(cfg.max_backoff_ms.max(1)),
+            },
+            limiter: Limiter::new(cfg.max_requests_per_second),
+            tokens: TokenCache::default(),
+            metrics,
+        })
+    }
+
+    fn exports_url(&self) -> String {
+        format!("{}/api/v2/analytics/data-exports", self.base)
+    }
+
+    fn export_url(&self, id: &str) -> String {
+        format!("{}/{}", self.exports_url(), encode_segment(id))
+    }
+
+    /// Creates an export job for a validated payload.
+    pub async fn create(
+        &self,
+        payload: &ExportPayload,
+        window: &Window,
+    ) -> Result<CreateOutcome, CxoneError> {
+        let url = self.exports_url();
+        let reply = self
+            .execute(Endpoint::Create, Method::POST, &url, Some(window), &|r| {
+                r.json(payload)
+            })
+            .await?;
+        if reply.status == 504 {
+            return Ok(CreateOutcome::TooHeavy);
+        }
+        let created: Created = parse_json(&url, &reply.body)?;
+        if created.id.is_empty() {
+            return Err(CxoneError::Protocol {
+                url,
+                message: "the created export has an empty id".into(),
+            });
+        }
+        Ok(CreateOutcome::Created(created.id))
+    }
+
+    /// Reads the status of an export.
+    pub async fn poll(&self, id: &str, window: &Window) -> Result<ExportStatus, CxoneError> {
+        let url = self.export_url(id);
+        let reply = self
+            .execute(Endpoint::Poll, Method::GET, &url, Some(window), &|r| r)
+            .await?;
+        parse_json(&url, &reply.body)
+    }
+
+    /// Fetches one data page.
+    pub async fn page(
+        &self,
+        id: &str,
+        page_size: u32,
+        token: Option<&str>,
+        window: &Window,
+    ) -> Result<Reply, CxoneError> {
+        let url = format!("{}/data", self.export_url(id));
+        let size = page_size.to_string();
+        self.execute(
+            Endpoint::Data,
+            Method::GET,
+            &url,
+            Some(window),
+            &|r| match token {
+                Some(t) => r.query(&[("pageSize", size.as_str()), ("nextPageToken", t)]),
+                None => r.query(&[("pageSize", size.as_str())]),
+            },
+        )
+        .await
+    }
+
+    async fn fetch_token(&self) -> Result<(Secret, Duration), CxoneError> {
+        let url = self.token_url.clone();
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.expose()),
+            ("client_secret", self.client_secret.expose()),
+            ("scope", self.scope.as_str()),
+        ];
+        let reply = self
+            .execute(Endpoint::Token, Method::POST, &url, None, &|r| {
+                r.form(&form)
+            })
+            .await?;
+        let t: TokenResponse = parse_json(&url, &reply.body)?;
+        if t.access_token.is_empty() {
+            return Err(CxoneError::Protocol {
+                url,
+                message: "the token response has an empty access_token".into(),
+            });
+        }
+        SourceMetrics::add(&self.metrics.token_refreshes, 1);
+        tracing::debug!(expires_in = ?t.lifetime(), "fetched a CXone access token");
+        let lifetime = t.lifetime();
+        Ok((t.access_token, lifetime))
+    }
+
+    /// Sends a request with the limiter, the token and the retry policy; returns the
+    /// first final answer (2xx, or 504 on create), or a typed error.
+    pub async fn execute(
+        &self,
+        ep: Endpoint,
+        method: Method,
+        url: &str,
+        window: Option<&Window>,
+        build: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
+    ) -> Result<Reply, CxoneError> {
+        let mut retries: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            self.limiter.acquire().await;
+            let token = if ep == Endpoint::Token {
+                None
+            } else {
+                Some(Box::pin(self.tokens.get(|| self.fetch_token())).await?)
+            };
+            let mut req = build(self.http.request(method.clone(), url));
+            if let Some(t) = &token {
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose()))
+                    .map_err(|_| CxoneError::Protocol {
+                        url: self.token_url.clone(),
+                        message: "the access token holds characters not allowed in a header".into(),
+                    })?;
+                v.set_sensitive(true);
+                req = req.header(AUTHORIZATION, v);
+            }
+            let started = Instant::now();
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok(Reply {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let elapsed = started.elapsed();
+            let (wait, failure) = match outcome {
+                Err(e) => {
+                    self.metrics.record_request(ep, 0, elapsed);
+                    SourceMetrics::add(&self.metrics.timeouts, 1);
+                    let what = if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "failed"
+                    };
+                    tracing::warn!(endpoint = ep.as_str(), url, error = %e, "request {what}");
+                    (self.policy.backoff(retries), format!("request {what}: {e}"))
+                }
+                Ok(reply) => {
+                    let status = reply.status;
+                    self.metrics.record_request(ep, status, elapsed);
+                    SourceMetrics::add(&self.metrics.bytes, reply.body.len() as u64);
+                    match status {
+                        200..=299 => return Ok(reply),
+                        504 if ep == Endpoint::Create => {
+                            SourceMetrics::add(&self.metrics.server_errors, 1);
+                            return Ok(reply);
+                        }
+                        401 if ep == Endpoint::Token => {
+                            return Err(CxoneError::Auth {
+                                url: url.to_string(),
+                                status,
+                                message: server_message(&reply.body),
+                            });
+                        }
+                        401 => {
+                            if refreshed {
+                                return Err(CxoneError::Unauthorized {
+                                    url: url.to_string(),
+                                });
+                            }
+                            refreshed = true;
+                            if let Some(t) = &token {
+                                self.tokens.invalidate(t.generation).await;
+                            }
+                            SourceMetrics::add(&self.metrics.retries, 1);
+                            tracing::info!(
+                                endpoint = ep.as_str(),
+                                "401: refreshing the token once"
+                            );
+                            continue;
+                        }
+                        403 => {
+                            return Err(CxoneError::Forbidden {
+                                url: url.to_string(),
+                                scopes: DEFAULT_SCOPE.to_string(),
+                                message: server_message(&reply.body),
+                            });
+                        }
+                        429 => {
+                            SourceMetrics::add(&self.metrics.throttled, 1);
+                            let wait = reply
+                                .header(RETRY_AFTER.as_str())
+                                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                                .unwrap_or_else(|| self.policy.backoff(retries));
+                            // Every request of this source waits, not just this one.
+                            self.limiter.hold_until(Instant::now() + wait);
+                            tracing::info!(
+                                endpoint = ep.as_str(),
+                                wait_ms = wait.as_millis() as u64,
+                                "429: slowing down"
+                            );
+                            (Duration::ZERO, format!("HTTP 429 (retry after {wait:?})"))
+                        }
+                        500..=599 => {
+                            SourceMetrics::add(&self.metrics.server_errors, 1);
+                            (
+                                self.policy.backoff(retries),
+                                format!("HTTP {status}: {}", server_message(&reply.body)),
+                            )
+                        }
+                        400 => {
+                            return Err(CxoneError::BadRequest {
+                                url: url.to_string(),
+                                window: window.map(Window::id),
+                                message: server_message(&reply.body),
+                            });
+                        }
+                        _ => {
+                            return Err(CxoneError::UnexpectedStatus {
+                                url: url.to_string(),
+                                status,
+                                window: window.map(Window::id),
+                                body: server_message(&reply.body),
+                            });
+                        }
+                    }
+                }
+            };
+            if retries >= self.policy.max_retries {
+                return Err(CxoneError::RetriesExhausted {
+                    url: url.to_string(),
+                    attempts: retries + 1,
+                    last: failure,
+                });
+            }
+            retries += 1;
+            SourceMetrics::add(&self.metrics.retries, 1);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+fn missing(key: &str, env: &str) -> CxoneError {
+    CxoneError::Config {
+        problems: vec![crate::config::ConfigProblem::new(
+            key,
+            format!("missing: set {key} or the {env} environment variable"),
+        )],
+    }
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(url: &str, body: &[u8]) -> Result<T, CxoneError> {
+    serde_json::from_slice(body).map_err(|e| CxoneError::Protocol {
+        url: url.to_string(),
+        message: format!("{e} in `{}`", snippet(body)),
+    })
+}
+
+/// `error: message` of a JSON error body, else the start of the body.
+fn server_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<ServerError>(body) {
+        Ok(ServerError {
+            error: Some(e),
+            message: Some(m),
+        }) => format!("{e}: {m}"),
+        Ok(ServerError {
+            error: Some(x),
+            message: None,
+        })
+        | Ok(ServerError {
+            error: None,
+            message: Some(x),
+        }) => x,
+        _ => snippet(body),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let mut out: String = s.chars().take(300).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Percent-encodes a path segment (export ids are opaque).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("ab-12_x.y~"), "ab-12_x.y~");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn server_messages() {
+        assert_eq!(
+            server_message(br#"{"error":"invalid_payload","message":"too many columns"}"#),
+            "invalid_payload: too many columns"
+        );
+        assert_eq!(
+            server_message(br#"{"error":"invalid_client"}"#),
+            "invalid_client"
+        );
+        assert_eq!(server_message(b"plain"), "plain");
+    }
+}

@@ -1,0 +1,830 @@
+//! Data pages to Arrow.
+//!
+//! JSON pages are never materialised as `serde_json::Value`s: the envelope is read with
+//! a borrowed `&RawValue` for `data` (a validating skim that allocates nothing per
+//! record), and the bytes of the `data` array go straight into an `arrow_json`
+//! decoder built from the configured columns (`with_flatten(true)` makes each element
+//! of the array a row; strict mode off, so fields outside the schema are skipped).
+//! A small byte scanner walks the top-level keys of each record to count fields
+//! outside the configured columns, and to keep them in `_extra` when asked.
+//! CSV pages go through `arrow_csv` with their header row; columns are matched by
+//! name, so column order, missing columns and extra columns are all handled.
+//!
+//! `startTime`/`endTime` stay Utf8 holding the ISO string the server sent: that is
+//! lossless (no time zone or precision is invented or dropped, and a malformed value
+//! is kept for the validator to count instead of failing the whole page here), and the
+//! validate transform checks and parses them downstream.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use crate::config::{CxoneConfig, EXTRA_COLUMN};
+
+/// The Arrow type of a configured column (the contract's record table).
+pub fn column_type(name: &str) -> DataType {
+    match name {
+        "holdTime" | "wrapTime" | "talkTime" => DataType::Int64,
+        // id, direction, medium, agentId, queueId, startTime, endTime, and any column
+        // the table does not know.
+        _ => DataType::Utf8,
+    }
+}
+
+/// The schema of every batch the source emits: the configured columns in order
+/// (all nullable), plus `_extra` (Utf8 JSON object) when `keep_extra_fields`.
+pub fn output_schema(cfg: &CxoneConfig) -> SchemaRef {
+    let mut fields: Vec<Field> = cfg
+        .columns
+        .iter()
+        .map(|c| Field::new(c, column_type(c), true))
+        .collect();
+    if cfg.keep_extra_fields {
+        fields.push(Field::new(EXTRA_COLUMN, DataType::Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// One decoded page.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The records, usually one batch (several when a page exceeds the batch size).
+    pub batches: Vec<RecordBatch>,
+    /// The token of the next page; `None` on the last page.
+    pub next_token: Option<String>,
+    /// Records in the page.
+    pub records: u64,
+    /// Fields outside the configured columns.
+    pub extra_fields: u64,
+}
+
+/// Decodes the pages of one source (shared, immutable).
+#[derive(Debug)]
+pub struct PageDecoder {
+    output: SchemaRef,
+    columns: SchemaRef,
+    known: HashSet<Vec<u8>>,
+    keep_extra: bool,
+    batch_size: usize,
+}
+
+/// A decode failure; the caller adds export id and page number.
+pub type DecodeResult<T> = Result<T, String>;
+
+/// The raw `data` and `nextPageToken` values of a page envelope.
+#[derive(Debug, Default)]
+struct Envelope<'a> {
+    data: Option<&'a str>,
+    next_page_token: Option<&'a str>,
+    scan: Option<Scan>,
+}
+
+/// Finds the top-level `data` and `nextPageToken` values of the envelope without
+/// parsing the records (arrow-json validates the records' syntax as it decodes them).
+fn locate_envelope<'a>(
+    text: &'a [u8],
+    known: &HashSet<Vec<u8>>,
+    keep: bool,
+) -> DecodeResult<Envelope<'a>> {
+    let mut s = Scanner { b: text, i: 0 };
+    let mut env = Envelope::default();
+    let truncated = |e: String| {
+        if e.contains("truncated") {
+            e
+        } else if e.contains("the end of") {
+            format!("the JSON body is truncated ({e})")
+        } else {
+            format!("the body is not valid JSON: {e}")
+        }
+    };
+    s.ws();
+    if s.peek().is_none() {
+        return Err("the JSON body is truncated (it is empty)".into());
+    }
+    s.expect(b'{').map_err(truncated)?;
+    loop {
+        s.ws();
+        match s.peek() {
+            Some(b'}') => {
+                s.i += 1;
+                break;
+            }
+            Some(b'"') => {}
+            None => return Err(truncated(s.err("the end of the envelope"))),
+            _ => return Err(truncated(s.err("a key"))),
+        }
+        let k0 = s.i;
+        s.string().map_err(truncated)?;
+        let key = text.get(k0 + 1..s.i.saturating_sub(1)).unwrap_or_default();
+        s.ws();
+        s.expect(b':').map_err(truncated)?;
+        s.ws();
+        let v0 = s.i;
+        if key == b"data" && s.peek() == Some(b'[') {
+            // Count (and keep) extra fields while finding the end of the array.
+            let rest = text.get(v0..).unwrap_or_default();
+            let scan = scan_records(rest, known, keep)?;
+            s.i = v0 + scan.end;
+            env.scan = Some(scan);
+        } else {
+            s.value().map_err(truncated)?;
+        }
+        let raw = std::str::from_utf8(text.get(v0..s.i).unwrap_or_default()).unwrap_or_default();
+        match key {
+            b"data" => env.data = Some(raw),
+            b"nextPageToken" => env.next_page_token = Some(raw),
+            _ => {}
+        }
+        s.ws();
+        match s.next() {
+            Some(b',') => continue,
+            Some(b'}') => break,
+            None => return Err(truncated(s.err("the end of the envelope"))),
+            _ => return Err(truncated(s.err("`,` or `}`"))),
+        }
+    }
+    s.ws();
+    if s.peek().is_some() {
+        return Err(format!(
+            "the body is not valid JSON: trailing characters at byte {}",
+            s.i
+        ));
+    }
+    Ok(env)
+}
+
+impl PageDecoder {
+    /// A decoder for the configured columns.
+    pub fn new(cfg: &CxoneConfig) -> Self {
+        let output = output_schema(cfg);
+        let columns = Arc::new(Schema::new(
+            cfg.columns
+                .iter()
+                .map(|c| Field::new(c, column_type(c), true))
+                .collect::<Vec<_>>(),
+        ));
+        Self {
+            output,
+            columns,
+            known: cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            keep_extra: cfg.keep_extra_fields,
+            batch_size: (cfg.page_size as usize).clamp(1024, 10_000),
+        }
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    /// Decodes a JSON page `{"data": [...], "nextPageToken": "..."}`.
+    ///
+    /// # Errors
+    /// Invalid UTF-8, malformed or truncated JSON, `data` missing or not an array, a
+    /// record that is not an object, a value of the wrong type.
+    pub fn decode_json(&self, body: &[u8]) -> DecodeResult<Page> {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
+        let env = locate_envelope(text.as_bytes(), &self.known, self.keep_extra)?;
+        let data = env
+            .data
+            .filter(|d| *d != "null")
+            .ok_or("format verification failed: the page has no `data` array (missing or null)")?;
+        if !data.starts_with('[') {
+            let kind = match data.as_bytes().first() {
+                Some(b'{') => "an object",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                _ => "a number",
+            };
+            return Err(format!(
+                "format verification failed: `data` is {kind}, not a JSON array"
+            ));
+        }
+        let next_token = match env.next_page_token {
+            None | Some("null") => None,
+            Some(raw) => {
+                let s: String = serde_json::from_str(raw)
+                    .map_err(|_| format!("`nextPageToken` must be a string, got {}", short(raw)))?;
+                (!s.is_empty()).then_some(s)
+            }
+        };
+        let scan = env
+            .scan
+            .ok_or("format verification failed: `data` is not a JSON array")?;
+        let batches = self.decode_array(data.as_bytes())?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows as u64 != scan.records {
+            return Err(format!(
+                "decoded {rows} rows but the data array holds {} records",
+                scan.records
+            ));
+        }
+        let batches = self.attach_extra(batches, scan.extra)?;
+        Ok(Page {
+            batches,
+            next_token,
+            records: scan.records,
+            extra_fields: scan.extra_fields,
+        })
+    }
+
+    fn decode_array(&self, data: &[u8]) -> DecodeResult<Vec<RecordBatch>> {
+        let mut dec = arrow_json::ReaderBuilder::new(self.columns.clone())
+            .with_flatten(true)
+            .with_strict_mode(false)
+            .with_batch_size(self.batch_size)
+            .build_decoder()
+            .map_err(|e| format!("cannot build the JSON decoder: {e}"))?;
+        let mut out = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = dec.decode(rest).map_err(|e| format!("bad record: {e}"))?;
+            rest = rest.get(n..).unwrap_or_default();
+            if !rest.is_empty() {
+                match dec.flush().map_err(|e| format!("bad record: {e}"))? {
+                    Some(b) => out.push(b),
+                    None if n == 0 => return Err("the JSON decoder made no progress".into()),
+                    None => {}
+                }
+            }
+        }
+        if let Some(b) = dec.flush().map_err(|e| format!("bad record: {e}"))? {
+            out.push(b);
+        }
+        Ok(out)
+    }
+
+    fn attach_extra(
+        &self,
+        batches: Vec<RecordBatch>,
+        extra: Option<Vec<Option<String>>>,
+    ) -> DecodeResult<Vec<RecordBatch>> {
+        let Some(extra) = extra.filter(|_| self.keep_extra) else {
+            return Ok(batches);
+        };
+        let all = StringArray::from(extra);
+        let mut offset = 0;
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let n = b.num_rows();
+            if offset + n > all.len() {
+                return Err("extra-field scan and decoder disagree on the record count".into());
+            }
+            let mut cols = b.columns().to_vec();
+            cols.push(Arc::new(all.slice(offset, n)) as ArrayRef);
+            offset += n;
+            out.push(
+                RecordBatch::try_new(self.output.clone(), cols)
+                    .map_err(|e| format!("cannot assemble the batch: {e}"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Decodes a CSV page (header row first); `next_token` comes from the
+    /// `X-Next-Page-Token` header.
+    ///
+    /// # Errors
+    /// Invalid UTF-8, ragged rows, values of the wrong type, duplicate header names.
+    pub fn decode_csv(&self, body: &[u8], next_token: Option<&str>) -> DecodeResult<Page> {
+        let next_token = next_token.filter(|t| !t.is_empty()).map(str::to_string);
+        std::str::from_utf8(body)
+            .map_err(|e| format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Page {
+                next_token,
+                ..Page::default()
+            });
+        }
+        let (header, _) = arrow_csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(Cursor::new(body), Some(0))
+            .map_err(|e| format!("cannot read the CSV header: {e}"))?;
+        let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+        let mut seen = HashSet::new();
+        for n in &names {
+            if !seen.insert(n.as_str()) {
+                return Err(format!("the CSV header names column `{n}` twice"));
+            }
+        }
+        let csv_schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|n| {
+                    let t = if self.known.contains(n.as_bytes()) {
+                        column_type(n)
+                    } else {
+                        DataType::Utf8
+                    };
+                    Field::new(n, t, true)
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let reader = arrow_csv::ReaderBuilder::new(csv_schema)
+            .with_header(true)
+            .with_batch_size(self.batch_size)
+            .build(Cursor::new(body))
+            .map_err(|e| format!("cannot read the CSV: {e}"))?;
+        let extra_idx: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !self.known.contains(n.as_bytes()))
+            .map(|(i, _)| i)
+            .collect();
+        let mut page = Page {
+            next_token,
+            ..Page::default()
+        };
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("bad CSV row: {e}"))?;
+            let rows = batch.num_rows();
+            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
+            for f in self.columns.fields() {
+                match names.iter().position(|n| n == f.name()) {
+                    Some(i) => match batch.columns().get(i) {
+                        Some(c) => cols.push(c.clone()),
+                        None => return Err(format!("CSV column `{}` is missing", f.name())),
+                    },
+                    None => cols.push(new_null_array(f.data_type(), rows)),
+                }
+            }
+            let mut extras: Vec<Option<String>> = Vec::new();
+            if self.keep_extra {
+                extras.resize(rows, None);
+            }
+            for &i in &extra_idx {
+                let Some(col) = batch.columns().get(i) else {
+                    continue;
+                };
+                let strings = col.as_any().downcast_ref::<StringArray>();
+                for row in 0..rows {
+                    if col.is_null(row) {
+                        continue;
+                    }
+                    page.extra_fields += 1;
+                    if let (Some(slot), Some(s), Some(name)) =
+                        (extras.get_mut(row), strings, names.get(i))
+                    {
+                        let obj = slot.get_or_insert_with(|| "{".to_string());
+                        if obj.len() > 1 {
+                            obj.push(',');
+                        }
+                        obj.push_str(&json_string(name));
+                        obj.push(':');
+                        obj.push_str(&json_string(s.value(row)));
+                    }
+                }
+            }
+            if self.keep_extra {
+                for e in extras.iter_mut().flatten() {
+                    e.push('}');
+                }
+                cols.push(Arc::new(StringArray::from(extras)));
+            }
+            page.records += rows as u64;
+            page.batches.push(
+                RecordBatch::try_new(self.output.clone(), cols)
+                    .map_err(|e| format!("cannot assemble the batch: {e}"))?,
+            );
+        }
+        Ok(page)
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(60).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// What the key scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub records: u64,
+    pub extra_fields: u64,
+    /// Bytes of the array, `[` to `]` inclusive.
+    pub end: usize,
+    /// Per record: a JSON object of its extra fields, when keeping them.
+    pub extra: Option<Vec<Option<String>>>,
+}
+
+/// Walks the top-level keys of each record of a (syntactically valid) JSON array.
+/// Never panics: every access is checked, and malformed input is an error.
+pub(crate) fn scan_records(
+    data: &[u8],
+    known: &HashSet<Vec<u8>>,
+    keep: bool,
+) -> DecodeResult<Scan> {
+    let mut s = Scanner { b: data, i: 0 };
+    let mut out = Scan {
+        extra: keep.then(Vec::new),
+        ..Scan::default()
+    };
+    s.ws();
+    s.expect(b'[')?;
+    s.ws();
+    if s.peek() == Some(b']') {
+        out.end = s.i + 1;
+        return Ok(out);
+    }
+    loop {
+        s.ws();
+        if s.peek().is_none() {
+            return Err(s.err("a record"));
+        }
+        if s.peek() != Some(b'{') {
+            return Err(format!(
+                "record {} of the data array is not a JSON object",
+                out.records + 1
+            ));
+        }
+        s.i += 1;
+        let mut extra_obj: Option<String> = None;
+        loop {
+            s.ws();
+            match s.peek() {
+                Some(b'}') => {
+                    s.i += 1;
+                    break;
+                }
+                Some(b'"') => {}
+                _ => return Err(s.err("a key")),
+            }
+            let key_start = s.i;
+            s.string()?;
+            let key_raw = s.b.get(key_start + 1..s.i - 1).unwrap_or_default();
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            let v_start = s.i;
+            s.value()?;
+            let v_end = s.i;
+            if !is_known(key_raw, known) {
+                out.extra_fields += 1;
+                if keep {
+                    let obj = extra_obj.get_or_insert_with(|| "{".to_string());
+                    if obj.len() > 1 {
+                        obj.push(',');
+                    }
+                    obj.push_str(&String::from_utf8_lossy(
+                        s.b.get(key_start..v_start).unwrap_or_default(),
+                    ));
+                    obj.push_str(&String::from_utf8_lossy(
+                        s.b.get(v_start..v_end).unwrap_or_default(),
+                    ));
+                }
+            }
+            s.ws();
+            match s.next() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => return Err(s.err("`,` or `}`")),
+            }
+        }
+        out.records += 1;
+        if let Some(v) = out.extra.as_mut() {
+            v.push(extra_obj.map(|mut o| {
+                // Normalise `"k" : v` spacing away: keep the raw text, close the object.
+                o.push('}');
+                o
+            }));
+        }
+        s.ws();
+        match s.next() {
+            Some(b',') => continue,
+            Some(b']') => {
+                out.end = s.i;
+                return Ok(out);
+            }
+            None => return Err(s.err("the end of the data array")),
+            _ => return Err(s.err("`,` or `]`")),
+        }
+    }
+}
+
+fn is_known(raw_key: &[u8], known: &HashSet<Vec<u8>>) -> bool {
+    if !raw_key.contains(&b'\\') {
+        return known.contains(raw_key);
+    }
+    let mut quoted = Vec::with_capacity(raw_key.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw_key);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .map(|k| known.contains(k.as_bytes()))
+        .unwrap_or(false)
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek();
+        self.i += 1;
+        c
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
+        }
+    }
+    fn err(&self, what: &str) -> String {
+        if self.i >= self.b.len() {
+            return format!("the JSON body is truncated: it ends where {what} was expected");
+        }
+        format!("malformed data array: expected {what} at byte {}", self.i)
+    }
+    fn expect(&mut self, c: u8) -> DecodeResult<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("`{}`", c as char)))
+        }
+    }
+    /// Skips a string starting at `"`, leaving `i` after the closing quote.
+    fn string(&mut self) -> DecodeResult<()> {
+        self.expect(b'"')?;
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or_default();
+            match rest.iter().position(|&c| c == b'"' || c == b'\\') {
+                None => return Err(self.err("the end of a string")),
+                Some(p) => {
+                    self.i += p;
+                    if self.next() == Some(b'"') {
+                        return Ok(());
+                    }
+                    // Backslash: skip the escaped byte.
+                    self.i += 1;
+                }
+            }
+        }
+    }
+    /// Skips one value.
+    fn value(&mut self) -> DecodeResult<()> {
+        match self.peek() {
+            Some(b'"') => self.string(),
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        None => return Err(self.err("the end of a nested value")),
+                        Some(b'"') => self.string()?,
+                        Some(b'{' | b'[') => {
+                            depth += 1;
+                            self.i += 1;
+                        }
+                        Some(b'}' | b']') => {
+                            depth = depth.saturating_sub(1);
+                            self.i += 1;
+                            if depth == 0 {
+                                return Ok(());
+                            }
+                        }
+                        Some(_) => self.i += 1,
+                    }
+                }
+            }
+            Some(_) => {
+                let start = self.i;
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                ) {
+                    self.i += 1;
+                }
+                if self.i == start {
+                    Err(self.err("a value"))
+                } else {
+                    Ok(())
+                }
+            }
+            None => Err(self.err("a value")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+
+    fn cfg(cols: &[&str], keep: bool) -> CxoneConfig {
+        let mut c = CxoneConfig::new("r", "2023-01-01", "2023-01-02");
+        c.columns = cols.iter().map(|s| s.to_string()).collect();
+        c.keep_extra_fields = keep;
+        c
+    }
+    fn all() -> PageDecoder {
+        PageDecoder::new(&CxoneConfig::new("r", "2023-01-01", "2023-01-02"))
+    }
+
+    const PAGE: &str = r#"{"data": [
+        {"id": "a1", "direction": "inbound", "medium": "voice", "startTime": "2023-01-01T00:00:01.000Z",
+         "endTime": "2023-01-01T00:01:00.000Z", "agentId": "ag", "queueId": "q", "holdTime": 5, "wrapTime": 6, "talkTime": 7},
+        {"id": "a2", "direction": null, "holdTime": null, "sentiment": {"score": [1, "}"]}, "x\"y": 1}
+    ], "nextPageToken": "tok2"}"#;
+
+    #[test]
+    fn json_page_nulls_missing_and_extra() {
+        let p = all().decode_json(PAGE.as_bytes()).unwrap();
+        assert_eq!(p.records, 2);
+        assert_eq!(p.extra_fields, 2);
+        assert_eq!(p.next_token.as_deref(), Some("tok2"));
+        let b = &p.batches[0];
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.schema().field(7).data_type(), &DataType::Int64);
+        let id = b.column(0).as_string::<i32>();
+        assert_eq!(id.value(1), "a2");
+        assert!(b.column(1).is_null(1)); // explicit null
+        assert!(b.column(2).is_null(1)); // missing
+        let hold = b.column(7).as_primitive::<Int64Type>();
+        assert_eq!(hold.value(0), 5);
+        assert!(hold.is_null(1));
+        assert_eq!(
+            b.column(3).as_string::<i32>().value(0),
+            "2023-01-01T00:00:01.000Z"
+        );
+    }
+
+    #[test]
+    fn extra_fields_kept_as_json_object() {
+        let d = PageDecoder::new(&cfg(&["id", "holdTime"], true));
+        let p = d.decode_json(PAGE.as_bytes()).unwrap();
+        // Row 0: 8 unknown keys; row 1: direction, sentiment, x"y.
+        assert_eq!(p.extra_fields, 8 + 3);
+        let b = &p.batches[0];
+        assert_eq!(b.schema().field(2).name(), EXTRA_COLUMN);
+        let extra = b.column(2).as_string::<i32>();
+        let v: serde_json::Value = serde_json::from_str(extra.value(1)).unwrap();
+        assert_eq!(v["sentiment"]["score"][1], "}");
+        assert_eq!(v["x\"y"], 1);
+        assert!(v["direction"].is_null());
+        let v0: serde_json::Value = serde_json::from_str(extra.value(0)).unwrap();
+        assert_eq!(v0["agentId"], "ag");
+    }
+
+    #[test]
+    fn last_page_forms() {
+        for body in [
+            r#"{"data": []}"#,
+            r#"{"data": [], "nextPageToken": null}"#,
+            r#"{"data": [], "nextPageToken": ""}"#,
+        ] {
+            let p = all().decode_json(body.as_bytes()).unwrap();
+            assert_eq!(p.next_token, None, "{body}");
+            assert_eq!(p.records, 0);
+        }
+    }
+
+    #[test]
+    fn bad_input_catalogue() {
+        let d = all();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"{\"data\": [{\"id\": \"a\"},".to_vec(), "truncated"),
+            (
+                b"{\"data\": [{\"id\": \"a\" \"b\"}]}".to_vec(),
+                "malformed data array",
+            ),
+            (b"{\"data\": []} x".to_vec(), "trailing characters"),
+            (b"<html>oops</html>".to_vec(), "not valid JSON"),
+            (
+                b"{\"data\": {\"id\": \"a\"}}".to_vec(),
+                "`data` is an object, not a JSON array",
+            ),
+            (
+                b"{\"data\": null}".to_vec(),
+                "no `data` array (missing or null)",
+            ),
+            (b"{\"records\": []}".to_vec(), "no `data` array"),
+            (b"{\"data\": \"x\"}".to_vec(), "`data` is a string"),
+            (
+                b"{\"data\": [1, 2]}".to_vec(),
+                "record 1 of the data array is not a JSON object",
+            ),
+            (
+                b"{\"data\": [{\"holdTime\": \"abc\"}]}".to_vec(),
+                "holdTime",
+            ),
+            (b"{\"data\": [{\"id\": 12}]}".to_vec(), "bad record"),
+            (
+                b"{\"data\": [], \"nextPageToken\": 5}".to_vec(),
+                "nextPageToken",
+            ),
+            (
+                b"{\"data\": [{\"id\": \"\xff\xfe\"}]}".to_vec(),
+                "not valid UTF-8",
+            ),
+            (Vec::new(), "truncated"),
+        ];
+        for (body, want) in cases {
+            let e = d.decode_json(&body).unwrap_err();
+            assert!(
+                e.contains(want),
+                "{:?}: {e}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+
+    #[test]
+    fn huge_string_is_fine() {
+        let big = "x".repeat(8 << 20);
+        let body = format!(r#"{{"data": [{{"id": "{big}", "blob": "{big}"}}]}}"#);
+        let p = all().decode_json(body.as_bytes()).unwrap();
+        assert_eq!(p.records, 1);
+        assert_eq!(p.extra_fields, 1);
+        assert_eq!(
+            p.batches[0].column(0).as_string::<i32>().value(0).len(),
+            8 << 20
+        );
+    }
+
+    #[test]
+    fn many_records_split_into_batches_keep_extra_aligned() {
+        let mut c = cfg(&["id"], true);
+        c.page_size = 1000;
+        let d = PageDecoder::new(&c);
+        let recs: Vec<String> = (0..2500)
+            .map(|i| {
+                if i % 2 == 0 {
+                    format!(r#"{{"id":"r{i}","e":{i}}}"#)
+                } else {
+                    format!(r#"{{"id":"r{i}"}}"#)
+                }
+            })
+            .collect();
+        let body = format!(r#"{{"data":[{}]}}"#, recs.join(","));
+        let p = d.decode_json(body.as_bytes()).unwrap();
+        assert_eq!(p.records, 2500);
+        assert!(p.batches.len() > 1);
+        let mut row = 0;
+        for b in &p.batches {
+            let ids = b.column(0).as_string::<i32>();
+            let ex = b.column(1).as_string::<i32>();
+            for r in 0..b.num_rows() {
+                assert_eq!(ids.value(r), format!("r{row}"));
+                if row % 2 == 0 {
+                    assert_eq!(ex.value(r), format!(r#"{{"e":{row}}}"#));
+                } else {
+                    assert!(ex.is_null(r));
+                }
+                row += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn csv_by_header_name() {
+        let d = PageDecoder::new(&cfg(&["id", "holdTime", "queueId"], true));
+        let body = "holdTime,id,extra\n5,a1,foo\n,a2,\n";
+        let p = d.decode_csv(body.as_bytes(), Some("t2")).unwrap();
+        assert_eq!(p.records, 2);
+        assert_eq!(p.extra_fields, 1);
+        assert_eq!(p.next_token.as_deref(), Some("t2"));
+        let b = &p.batches[0];
+        assert_eq!(b.column(0).as_string::<i32>().value(1), "a2");
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 5);
+        assert!(b.column(1).is_null(1));
+        assert_eq!(b.column(2).null_count(), 2); // queueId absent
+        assert_eq!(
+            b.column(3).as_string::<i32>().value(0),
+            r#"{"extra":"foo"}"#
+        );
+        assert!(b.column(3).is_null(1));
+        let last = d.decode_csv(b"", None).unwrap();
+        assert_eq!(last.records, 0);
+        assert_eq!(last.next_token, None);
+    }
+
+    #[test]
+    fn csv_bad_input() {
+        let d = PageDecoder::new(&cfg(&["id", "holdTime"], false));
+        for (body, want) in [
+            (&b"id,holdTime\na,xx\n"[..], "bad CSV row"),
+            (b"id,holdTime\na,1,3\n", "bad CSV row"),
+            (b"id,id\na,b\n", "twice"),
+            (b"id,holdTime\n\xff,1\n", "UTF-8"),
+        ] {
+            let e = d.decode_csv(body, None).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+}

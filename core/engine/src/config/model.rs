@@ -1,0 +1,192 @@
+//! The typed engine sections of a pipeline file and the validated pipeline.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+fn default_state_url() -> String {
+    ".tributary/state".to_string()
+}
+fn default_channel_capacity() -> usize {
+    8
+}
+
+/// Where checkpoints live.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct StateConfig {
+    /// An object-store URL (`s3://bucket/state`, `file:///abs/dir`) or a local directory.
+    /// Shards of one pipeline share it. Example: `.tributary/state`.
+    #[serde(default = "default_state_url")]
+    pub url: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            url: default_state_url(),
+        }
+    }
+}
+
+/// The hash-chained audit log.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct AuditConfig {
+    /// Local directory of the log; entries are appended to `<path>/audit.jsonl`. Example: `./audit`.
+    pub path: String,
+    /// Optional object-store URL the log is copied to at the end of each run
+    /// (`s3://lake/audit/`). Example: `file:///var/lib/tributary/audit`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// One explicitly named plugin file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PluginFile {
+    /// Path of the shared library. Example: `./plugins/libmy_sink.so`.
+    pub path: String,
+    /// Expected SHA-256 (hex) of the file; when set, any other file is refused before it is loaded.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// Where plugins are found.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PluginsConfig {
+    /// Directories searched for plugin libraries, before `TRIBUTARY_PLUGIN_PATH` and the
+    /// directory of the `tributary` executable. Example: `[./plugins]`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Plugin files loaded explicitly, optionally pinned by SHA-256.
+    #[serde(default)]
+    pub files: Vec<PluginFile>,
+}
+
+/// Engine tuning.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct EngineConfig {
+    /// Batches buffered on each edge of the graph; bounds memory and sets backpressure. Example: `8`.
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            channel_capacity: default_channel_capacity(),
+        }
+    }
+}
+
+/// The top level of a pipeline file. Components keep their own keys, checked against
+/// the schema of their type.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PipelineFile {
+    /// The pipeline's name; names its state, output manifests and audit entries. Example: `cxone-interactions`.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Checkpoint store.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Audit log; none when absent.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+    /// Plugin search paths and pins.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// Engine tuning.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Named sources; each has a `type` (`cxone`).
+    pub sources: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// Named transforms; each has a `type` (a transform plugin) and `inputs`.
+    #[serde(default)]
+    pub transforms: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// Named sinks; each has a `type` (a sink plugin) and `inputs`.
+    pub sinks: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The three kinds of component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentKind {
+    /// Produces batches.
+    Source,
+    /// Turns batches into batches.
+    Transform,
+    /// Lands batches.
+    Sink,
+}
+
+impl ComponentKind {
+    /// The section of the file it is declared in.
+    pub fn section(self) -> &'static str {
+        match self {
+            ComponentKind::Source => "sources",
+            ComponentKind::Transform => "transforms",
+            ComponentKind::Sink => "sinks",
+        }
+    }
+}
+
+/// A reference to a component's output: `checked` or `checked.invalid`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct InputRef {
+    /// The component.
+    pub component: String,
+    /// The output (`""` for the main one).
+    pub output: String,
+}
+
+impl std::fmt::Display for InputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.output.is_empty() {
+            f.write_str(&self.component)
+        } else {
+            write!(f, "{}.{}", self.component, self.output)
+        }
+    }
+}
+
+/// A component after validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentSpec {
+    /// Its name.
+    pub name: String,
+    /// Source, transform or sink.
+    pub kind: ComponentKind,
+    /// Its `type`.
+    pub type_name: String,
+    /// What it reads.
+    pub inputs: Vec<InputRef>,
+    /// Its own keys (without `type` and `inputs`), interpolated.
+    pub config: serde_json::Value,
+}
+
+/// A validated pipeline, ready to plan and run.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Top-level sections.
+    pub header: PipelineFile,
+    /// Sources, by name.
+    pub sources: Vec<(ComponentSpec, tributary_cxone::CxoneConfig)>,
+    /// Transforms in topological order.
+    pub transforms: Vec<ComponentSpec>,
+    /// Sinks.
+    pub sinks: Vec<ComponentSpec>,
+    /// SHA-256 of the interpolated configuration with secrets removed.
+    pub config_hash: String,
+    /// The interpolated configuration with secrets removed (for the audit log).
+    pub redacted: serde_json::Value,
+}

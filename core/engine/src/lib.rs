@@ -1,0 +1,19 @@
+//! # tributary-engine
+//!
+//! The engine of Tributary: pipeline configuration, plugin host, graph runtime, state
+//! store, audit log and metrics. The CLI (`tributary`) is a thin shell over it.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod graph;
+pub mod plugins;
+pub mod run;
+pub mod state;
+pub mod store;
+
+pub use error::{
+    EXIT_CONFIG, EXIT_DATA_QUALITY, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EngineError,
+};

@@ -1,0 +1,399 @@
+//! The sink's lifecycle: write → flush (one window) → close.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::{RecordBatch, UInt32Array};
+use object_store::path::Path as ObjectPath;
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use tributary_plugin_sdk::{
+    Ack, Checkpoint, CreateContext, LandedFile, PluginInfo, Result as PluginResult, Sink,
+};
+
+use crate::config::{ParquetConfig, Validated};
+use crate::error::{Error, Result};
+use crate::partition::{row_paths, sanitize};
+use crate::writer::{Finished, PartFile, Store};
+
+/// One file in the run manifest (`{prefix}/_manifests/{run_id}.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    /// Where the file is (`s3://bucket/key` or a local path).
+    pub path: String,
+    /// The key relative to the sink's prefix.
+    pub key: String,
+    /// The window it belongs to.
+    pub window_id: String,
+    /// Its partition path (`date=2023-01-15`), empty without partitions.
+    pub partition: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes in the file.
+    pub bytes: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    run_id: &'a str,
+    pipeline: &'a str,
+    component: &'a str,
+    url: &'a str,
+    rows: u64,
+    files: &'a [ManifestFile],
+}
+
+/// The `parquet` sink. See the crate docs.
+pub struct ParquetSink {
+    cfg: Validated,
+    store: Store,
+    props: WriterProperties,
+    ctx: CreateContext,
+    run: String,
+    tmp_dir: ObjectPath,
+    open: HashMap<String, PartFile>,
+    next_part: HashMap<String, u32>,
+    finished: Vec<Finished>,
+    rows: u64,
+    seq: u64,
+    tick: u64,
+    manifest: Vec<ManifestFile>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSink")
+            .field("url", &self.cfg.url)
+            .field("open_files", &self.open.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `part-{window}-{n:05}.parquet` names a part of `window` (exactly: `part-A-…` never matches window `A-B`'s parts).
+fn is_part_of(file_name: &str, window: &str) -> bool {
+    file_name
+        .strip_prefix("part-")
+        .and_then(|r| r.strip_prefix(window))
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl ParquetSink {
+    /// Builds the sink from a validated configuration.
+    ///
+    /// # Errors
+    /// When the store cannot be opened.
+    pub fn new(cfg: Validated, ctx: &CreateContext) -> Result<ParquetSink> {
+        let store = Store::open(&cfg)?;
+        let props = WriterProperties::builder()
+            .set_compression(cfg.compression)
+            .set_max_row_group_row_count(Some(cfg.row_group_rows))
+            .set_max_row_group_bytes(Some(
+                usize::try_from(cfg.target_file_bytes.clamp(1, 128 * 1024 * 1024)).unwrap_or(1),
+            ))
+            .set_created_by(format!(
+                "tributary-sink-parquet {}",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build();
+        let run = sanitize(if ctx.run_id.is_empty() {
+            "run"
+        } else {
+            &ctx.run_id
+        });
+        let component = sanitize(if ctx.component.is_empty() {
+            "parquet"
+        } else {
+            &ctx.component
+        });
+        let tmp_dir = store.key(&format!("_tmp/{run}-{component}"))?;
+        Ok(ParquetSink {
+            cfg,
+            store,
+            props,
+            ctx: ctx.clone(),
+            run,
+            tmp_dir,
+            open: HashMap::new(),
+            next_part: HashMap::new(),
+            finished: Vec::new(),
+            rows: 0,
+            seq: 0,
+            tick: 0,
+            manifest: Vec::new(),
+            closed: false,
+        })
+    }
+
+    fn finish_open(&mut self, partition: &str) -> Result<()> {
+        if let Some(pf) = self.open.remove(partition) {
+            self.finished.push(pf.finish(&self.store)?);
+        }
+        Ok(())
+    }
+
+    fn write_part(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        if self
+            .open
+            .get(partition)
+            .is_some_and(|pf| !pf.accepts(batch.schema_ref()))
+        {
+            // A new schema starts a new part; readers merge parts by column name.
+            self.finish_open(partition)?;
+        }
+        if !self.open.contains_key(partition) {
+            if self.open.len() >= self.cfg.max_open_files {
+                let lru = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, pf)| pf.last_used)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = lru {
+                    self.finish_open(&k)?;
+                }
+            }
+            let n = self.next_part.entry(partition.to_string()).or_insert(0);
+            let part = *n;
+            *n += 1;
+            self.seq += 1;
+            let tmp = ObjectPath::parse(format!(
+                "{}/{:06}.parquet.inprogress",
+                self.tmp_dir, self.seq
+            ))
+            .map_err(|e| Error::Batch(format!("cannot build a temporary key: {e}")))?;
+            let pf = PartFile::create(
+                tmp,
+                partition.to_string(),
+                part,
+                batch.schema(),
+                &self.props,
+                self.cfg.upload_part_bytes,
+                &self.store,
+            )?;
+            self.open.insert(partition.to_string(), pf);
+        }
+        let tick = self.tick;
+        let roll = match self.open.get_mut(partition) {
+            Some(pf) => {
+                pf.write(&self.store, batch)?;
+                pf.last_used = tick;
+                pf.size() >= self.cfg.target_file_bytes
+            }
+            None => false,
+        };
+        if roll {
+            self.finish_open(partition)?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.tick += 1;
+        if self.cfg.partition_by.is_empty() {
+            self.write_part("", batch)?;
+        } else {
+            let paths = row_paths(batch, &self.cfg.partition_by)?;
+            let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            for (row, p) in paths.iter().enumerate() {
+                let row = u32::try_from(row)
+                    .map_err(|_| Error::Batch("a batch has more than 2^32 rows".into()))?;
+                let i = *index.entry(p.as_str()).or_insert_with(|| {
+                    groups.push((p.clone(), Vec::new()));
+                    groups.len() - 1
+                });
+                if let Some(g) = groups.get_mut(i) {
+                    g.1.push(row);
+                }
+            }
+            if let [(p, _)] = groups.as_slice() {
+                self.write_part(p, batch)?;
+            } else {
+                for (p, rows) in groups {
+                    let sub =
+                        arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?;
+                    self.write_part(&p, &sub)?;
+                }
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn flush_window(&mut self, cp: &Checkpoint) -> Result<Ack> {
+        if cp.window_id.is_empty() {
+            return Err(Error::Batch(
+                "the checkpoint has an empty window_id; this is an engine bug".into(),
+            ));
+        }
+        let win = sanitize(&cp.window_id);
+        let mut keys: Vec<String> = self.open.keys().cloned().collect();
+        keys.sort();
+        for k in keys {
+            self.finish_open(&k)?;
+        }
+        let mut keep = HashSet::new();
+        let mut files = Vec::new();
+        let mut finished = std::mem::take(&mut self.finished);
+        finished.sort_by(|a, b| (&a.partition, a.part).cmp(&(&b.partition, b.part)));
+        for f in finished {
+            let name = format!("part-{win}-{:05}.parquet", f.part);
+            let rel = if f.partition.is_empty() {
+                name
+            } else {
+                format!("{}/{name}", f.partition)
+            };
+            let dest = self.store.key(&rel)?;
+            self.store.rename(&f.tmp, &dest)?;
+            let path = self.store.url_of(&dest);
+            keep.insert(dest.to_string());
+            files.push(LandedFile {
+                path: path.clone(),
+                rows: f.rows,
+                bytes: f.bytes,
+                sha256: f.sha256.clone(),
+            });
+            self.manifest.push(ManifestFile {
+                path,
+                key: rel,
+                window_id: cp.window_id.clone(),
+                partition: f.partition,
+                rows: f.rows,
+                bytes: f.bytes,
+                sha256: f.sha256,
+            });
+        }
+        // Parts of this window left by an earlier attempt that this attempt did not rewrite.
+        let mut stale = 0u64;
+        for meta in self.store.list(self.store.prefix())? {
+            let is_stale = meta
+                .location
+                .filename()
+                .is_some_and(|n| is_part_of(n, &win))
+                && !keep.contains(meta.location.as_ref());
+            if is_stale {
+                self.store.delete(&meta.location)?;
+                stale += 1;
+            }
+        }
+        self.next_part.clear();
+        let mut metrics = serde_json::Map::new();
+        metrics.insert("window_id".into(), cp.window_id.clone().into());
+        metrics.insert("stale_files_deleted".into(), stale.into());
+        Ok(Ack {
+            records: std::mem::take(&mut self.rows),
+            files,
+            metrics,
+        })
+    }
+
+    fn close_run(&mut self) -> Result<Ack> {
+        if self.closed {
+            return Ok(Ack::default());
+        }
+        let mut ack = Ack::default();
+        if self.rows > 0 || !self.open.is_empty() || !self.finished.is_empty() {
+            // Rows written after the last checkpoint: land them under a window of their own.
+            let cp = Checkpoint {
+                run_id: self.ctx.run_id.clone(),
+                window_id: format!("unflushed-{}", self.run),
+                ..Checkpoint::default()
+            };
+            ack = self.flush_window(&cp)?;
+        }
+        let rows = self.manifest.iter().map(|f| f.rows).sum();
+        let manifest = Manifest {
+            run_id: &self.ctx.run_id,
+            pipeline: &self.ctx.pipeline,
+            component: &self.ctx.component,
+            url: &self.cfg.url,
+            rows,
+            files: &self.manifest,
+        };
+        let body = serde_json::to_vec_pretty(&manifest)?;
+        let key = self.store.key(&format!("_manifests/{}.json", self.run))?;
+        self.store.put(&key, body)?;
+        for meta in self.store.list(&self.tmp_dir)? {
+            self.store.delete(&meta.location)?;
+        }
+        self.closed = true;
+        ack.metrics
+            .insert("manifest".into(), self.store.url_of(&key).into());
+        Ok(ack)
+    }
+
+    /// The files landed so far in this run (what the manifest will list).
+    pub fn landed(&self) -> &[ManifestFile] {
+        &self.manifest
+    }
+}
+
+impl Drop for ParquetSink {
+    fn drop(&mut self) {
+        // Abort open multipart uploads so a failed run leaves no orphaned parts.
+        for (_, pf) in self.open.drain() {
+            pf.abort(&self.store);
+        }
+    }
+}
+
+impl PluginInfo for ParquetSink {
+    const NAME: &'static str = "parquet";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    type Config = ParquetConfig;
+
+    fn create(config: ParquetConfig, ctx: &CreateContext) -> PluginResult<Self> {
+        let cfg = config.validate()?;
+        Ok(ParquetSink::new(cfg, ctx)?)
+    }
+}
+
+impl Sink for ParquetSink {
+    fn healthcheck(&mut self) -> PluginResult<()> {
+        self.store.probe()?;
+        let key = self.store.key(&format!("_tmp/healthcheck-{}", self.run))?;
+        self.store.put(&key, b"ok".to_vec())?;
+        self.store.delete(&key)?;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> PluginResult<()> {
+        Ok(self.write_batch(batch)?)
+    }
+
+    fn flush(&mut self, checkpoint: &Checkpoint) -> PluginResult<Ack> {
+        Ok(self.flush_window(checkpoint)?)
+    }
+
+    fn close(&mut self) -> PluginResult<Ack> {
+        Ok(self.close_run()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names_match_their_window_only() {
+        let w = "20230101T000000Z-20230401T000000Z";
+        assert!(is_part_of(&format!("part-{w}-00000.parquet"), w));
+        assert!(is_part_of(&format!("part-{w}-00012.parquet"), w));
+        assert!(!is_part_of(
+            &format!("part-{w}-00012.parquet.inprogress"),
+            w
+        ));
+        assert!(!is_part_of(&format!("part-{w}-x-00012.parquet"), w));
+        assert!(!is_part_of(
+            "part-20230101T000000Z-20230401T000000Z-00001.parquet",
+            "20230101T000000Z"
+        ));
+        assert!(!is_part_of(&format!("part-{w}-1.parquet"), w));
+    }
+}

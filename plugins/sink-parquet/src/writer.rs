@@ -1,0 +1,440 @@
+//! I/O: the object store behind a small runtime, streaming uploads, and one parquet part file.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Location, Validated};
+use crate::error::{Error, Result};
+
+/// The object store plus the runtime its calls run on. The sink is called from one
+/// dedicated thread, so a current-thread runtime and `block_on` are enough.
+pub struct Store {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    base: String,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("base", &self.base)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Builds the store for a validated configuration. A local directory is created if missing.
+    ///
+    /// # Errors
+    /// When the runtime, the directory or the S3 client cannot be built.
+    pub fn open(cfg: &Validated) -> Result<Store> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Local {
+                context: "building the sink's async runtime".into(),
+                source,
+            })?;
+        let (store, prefix, base): (Arc<dyn ObjectStore>, ObjectPath, String) = match &cfg.location
+        {
+            Location::Local { dir } => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Local {
+                    context: format!("creating output directory `{}` (from `url`)", dir.display()),
+                    source,
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|source| Error::Store {
+                        url: cfg.url.clone(),
+                        source,
+                    })?
+                    .with_fsync(true);
+                let base = std::fs::canonicalize(dir)
+                    .unwrap_or_else(|_| dir.clone())
+                    .display()
+                    .to_string();
+                (Arc::new(fs), ObjectPath::default(), base)
+            }
+            Location::S3 { bucket, prefix } => {
+                let s3 = &cfg.s3;
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(v) = &s3.endpoint {
+                    b = b.with_endpoint(v);
+                }
+                if let Some(v) = &s3.region {
+                    b = b.with_region(v);
+                }
+                if let Some(v) = &s3.access_key_id {
+                    b = b.with_access_key_id(v.expose());
+                }
+                if let Some(v) = &s3.secret_access_key {
+                    b = b.with_secret_access_key(v.expose());
+                }
+                if let Some(v) = &s3.session_token {
+                    b = b.with_token(v.expose());
+                }
+                if let Some(v) = s3.force_path_style {
+                    b = b.with_virtual_hosted_style_request(!v);
+                }
+                if let Some(v) = s3.allow_http {
+                    b = b.with_allow_http(v);
+                }
+                let store = b.build().map_err(|source| Error::Store {
+                    url: cfg.url.clone(),
+                    source,
+                })?;
+                (Arc::new(store), prefix.clone(), format!("s3://{bucket}"))
+            }
+        };
+        Ok(Store {
+            store,
+            prefix,
+            base,
+            rt,
+        })
+    }
+
+    /// The sink's key prefix.
+    pub fn prefix(&self) -> &ObjectPath {
+        &self.prefix
+    }
+
+    /// The object under the prefix at `rel` (segments already safe).
+    ///
+    /// # Errors
+    /// When `rel` is not a valid key (a bug: callers build it from sanitised parts).
+    pub fn key(&self, rel: &str) -> Result<ObjectPath> {
+        let full = if self.prefix.as_ref().is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        };
+        ObjectPath::parse(&full)
+            .map_err(|e| Error::Batch(format!("cannot build object key `{full}`: {e}")))
+    }
+
+    /// The object's location as a user reads it (`s3://bucket/key` or a file path).
+    pub fn url_of(&self, p: &ObjectPath) -> String {
+        format!("{}/{}", self.base, p)
+    }
+
+    /// Every object under `under` (recursively).
+    ///
+    /// # Errors
+    /// When listing fails.
+    pub fn list(&self, under: &ObjectPath) -> Result<Vec<ObjectMeta>> {
+        let prefix = if under.as_ref().is_empty() {
+            None
+        } else {
+            Some(under)
+        };
+        self.rt
+            .block_on(self.store.list(prefix).try_collect::<Vec<_>>())
+            .map_err(|source| Error::Io {
+                op: "list",
+                location: self.url_of(under),
+                source,
+            })
+    }
+
+    /// Deletes one object.
+    ///
+    /// # Errors
+    /// When the delete fails.
+    pub fn delete(&self, p: &ObjectPath) -> Result<()> {
+        self.rt
+            .block_on(self.store.delete(p))
+            .map_err(|source| Error::Io {
+                op: "delete",
+                location: self.url_of(p),
+                source,
+            })
+    }
+
+    /// Moves an object, replacing `to` if it exists.
+    ///
+    /// # Errors
+    /// When the rename fails.
+    pub fn rename(&self, from: &ObjectPath, to: &ObjectPath) -> Result<()> {
+        self.rt
+            .block_on(self.store.rename(from, to))
+            .map_err(|source| Error::Io {
+                op: "rename",
+                location: format!("{} -> {}", self.url_of(from), self.url_of(to)),
+                source,
+            })
+    }
+
+    /// Writes a small object in one request.
+    ///
+    /// # Errors
+    /// When the put fails.
+    pub fn put(&self, p: &ObjectPath, data: Vec<u8>) -> Result<()> {
+        self.rt
+            .block_on(self.store.put(p, PutPayload::from(data)))
+            .map(|_| ())
+            .map_err(|source| Error::Io {
+                op: "upload",
+                location: self.url_of(p),
+                source,
+            })
+    }
+
+    /// Lists one level under the prefix: proves the store answers and the bucket exists.
+    ///
+    /// # Errors
+    /// When the store does not answer or refuses.
+    pub fn probe(&self) -> Result<()> {
+        let prefix = if self.prefix.as_ref().is_empty() {
+            None
+        } else {
+            Some(&self.prefix)
+        };
+        self.rt
+            .block_on(self.store.list_with_delimiter(prefix))
+            .map(|_| ())
+            .map_err(|source| Error::Io {
+                op: "list",
+                location: self.url_of(&self.prefix),
+                source,
+            })
+    }
+}
+
+/// One object being streamed: bytes below one part are held, then go out as multipart-upload
+/// parts of `part_bytes`; an object smaller than one part is sent with a single PUT.
+pub struct Upload {
+    path: ObjectPath,
+    pending: Vec<u8>,
+    multipart: Option<WriteMultipart>,
+    hasher: Sha256,
+    bytes: u64,
+    part_bytes: usize,
+}
+
+impl Upload {
+    /// A new upload to `path`.
+    pub fn new(path: ObjectPath, part_bytes: usize) -> Upload {
+        Upload {
+            path,
+            pending: Vec::new(),
+            multipart: None,
+            hasher: Sha256::new(),
+            bytes: 0,
+            part_bytes,
+        }
+    }
+
+    /// Appends bytes, sending whole parts as they fill. Parts go out one at a time, so memory
+    /// stays at about two parts.
+    ///
+    /// # Errors
+    /// When starting the upload or sending a part fails.
+    pub fn push(&mut self, store: &Store, data: &[u8]) -> Result<()> {
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+        self.pending.extend_from_slice(data);
+        if self.pending.len() < self.part_bytes {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.pending));
+        let path = &self.path;
+        let part_bytes = self.part_bytes;
+        let slot = &mut self.multipart;
+        store
+            .rt
+            .block_on(async {
+                if slot.is_none() {
+                    let up = store.store.put_multipart(path).await?;
+                    *slot = Some(WriteMultipart::new_with_chunk_size(up, part_bytes));
+                }
+                match slot.as_mut() {
+                    Some(w) => {
+                        w.put(chunk);
+                        w.wait_for_capacity(1).await
+                    }
+                    None => Ok(()),
+                }
+            })
+            .map_err(|source| Error::Io {
+                op: "upload",
+                location: store.url_of(&self.path),
+                source,
+            })
+    }
+
+    /// Sends what is left and completes the object. Returns (bytes, sha256 hex).
+    ///
+    /// # Errors
+    /// When the final request fails (the multipart upload is then aborted).
+    pub fn finish(mut self, store: &Store) -> Result<(u64, String)> {
+        let rest = Bytes::from(std::mem::take(&mut self.pending));
+        let res = match self.multipart.take() {
+            None => store
+                .rt
+                .block_on(store.store.put(&self.path, PutPayload::from(rest)))
+                .map(|_| ()),
+            Some(mut w) => store.rt.block_on(async {
+                w.put(rest);
+                w.finish().await.map(|_| ())
+            }),
+        };
+        res.map_err(|source| Error::Io {
+            op: "upload",
+            location: store.url_of(&self.path),
+            source,
+        })?;
+        Ok((self.bytes, hex::encode(self.hasher.finalize())))
+    }
+
+    /// Abandons the object, aborting a multipart upload so no parts are left behind.
+    pub fn abort(mut self, store: &Store) {
+        if let Some(w) = self.multipart.take() {
+            // Best effort: an abort that fails leaves parts the bucket's lifecycle rule removes.
+            let _ = store.rt.block_on(w.abort());
+        }
+    }
+}
+
+/// A finished part file, still under its temporary key until its window is flushed.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The temporary key.
+    pub tmp: ObjectPath,
+    /// The partition path (`date=2023-01-15`), empty without partitions.
+    pub partition: String,
+    /// The part number within (window, partition).
+    pub part: u32,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes in the file.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// One open parquet file: encoded row groups stream into an [`Upload`].
+pub struct PartFile {
+    writer: ArrowWriter<Vec<u8>>,
+    upload: Upload,
+    schema: SchemaRef,
+    /// The partition path.
+    pub partition: String,
+    /// The part number.
+    pub part: u32,
+    rows: u64,
+    /// Last use, for closing the least recently used file.
+    pub last_used: u64,
+}
+
+impl PartFile {
+    /// Opens a part file at temporary key `tmp`.
+    ///
+    /// # Errors
+    /// When the parquet writer rejects the schema.
+    pub fn create(
+        tmp: ObjectPath,
+        partition: String,
+        part: u32,
+        schema: SchemaRef,
+        props: &WriterProperties,
+        part_bytes: usize,
+        store: &Store,
+    ) -> Result<PartFile> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.clone()))
+            .map_err(|source| Error::Parquet {
+                location: store.url_of(&tmp),
+                source,
+            })?;
+        Ok(PartFile {
+            writer,
+            upload: Upload::new(tmp, part_bytes),
+            schema,
+            partition,
+            part,
+            rows: 0,
+            last_used: 0,
+        })
+    }
+
+    /// True when `schema` has the same fields as this file.
+    pub fn accepts(&self, schema: &SchemaRef) -> bool {
+        self.schema.fields() == schema.fields()
+    }
+
+    /// Encodes a batch; whole upload parts are sent as they fill.
+    ///
+    /// # Errors
+    /// When encoding or uploading fails.
+    pub fn write(&mut self, store: &Store, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(|source| Error::Parquet {
+            location: store.url_of(&self.upload.path),
+            source,
+        })?;
+        self.rows += batch.num_rows() as u64;
+        if self.writer.inner().len() >= self.upload.part_bytes {
+            let data = std::mem::take(self.writer.inner_mut());
+            self.upload.push(store, &data)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes written plus the estimated size of the open row group.
+    pub fn size(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Writes the footer and completes the upload.
+    ///
+    /// # Errors
+    /// When encoding or uploading fails.
+    pub fn finish(self, store: &Store) -> Result<Finished> {
+        let PartFile {
+            writer,
+            mut upload,
+            partition,
+            part,
+            rows,
+            ..
+        } = self;
+        let tail = match writer.into_inner() {
+            Ok(t) => t,
+            Err(source) => {
+                let location = store.url_of(&upload.path);
+                upload.abort(store);
+                return Err(Error::Parquet { location, source });
+            }
+        };
+        let tmp = upload.path.clone();
+        if let Err(e) = upload.push(store, &tail) {
+            upload.abort(store);
+            return Err(e);
+        }
+        let (bytes, sha256) = upload.finish(store)?;
+        Ok(Finished {
+            tmp,
+            partition,
+            part,
+            rows,
+            bytes,
+            sha256,
+        })
+    }
+
+    /// Abandons the file.
+    pub fn abort(self, store: &Store) {
+        self.upload.abort(store);
+    }
+}

@@ -1,0 +1,307 @@
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sha2::Digest;
+use tributary_plugin_sdk::{Checkpoint, CreateContext, PluginInfo, Sink};
+use tributary_sink_parquet::ParquetSink;
+
+use crate::common::{DAYS, assert_same_records, cxone_batch, pyarrow_read};
+
+pub const W1: &str = "20230101T000000Z-20230401T000000Z";
+pub const W2: &str = "20230401T000000Z-20230701T000000Z";
+
+pub fn ctx(run: &str) -> CreateContext {
+    CreateContext {
+        component: "lake".into(),
+        pipeline: "test".into(),
+        run_id: run.into(),
+        ..Default::default()
+    }
+}
+
+pub fn cp(window: &str) -> Checkpoint {
+    Checkpoint {
+        run_id: "r".into(),
+        window_id: window.into(),
+        ..Default::default()
+    }
+}
+
+pub fn sink(cfg: Value, run: &str) -> ParquetSink {
+    ParquetSink::create(serde_json::from_value(cfg).unwrap(), &ctx(run)).unwrap()
+}
+
+fn files_under(root: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn local_partitioned_roundtrip_with_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let mut s = sink(
+        json!({"url": out.display().to_string(), "partition_by": ["startTime:day"], "row_group_rows": 1000}),
+        "run1",
+    );
+    s.healthcheck().unwrap();
+    let (b1, e1) = cxone_batch(0, 3000);
+    let (b2, e2) = cxone_batch(3000, 2000);
+    s.write(&b1).unwrap();
+    let ack1 = s.flush(&cp(W1)).unwrap();
+    s.write(&b2).unwrap();
+    let ack2 = s.flush(&cp(W2)).unwrap();
+    let close = s.close().unwrap();
+    assert_eq!(ack1.records, 3000);
+    assert_eq!(ack2.records, 2000);
+    assert_eq!(close.records, 0);
+    // One file per (window, day) plus the default partition for unparseable startTime.
+    assert_eq!(ack1.files.len(), DAYS.len() + 1);
+    assert_eq!(ack1.files.iter().map(|f| f.rows).sum::<u64>(), 3000);
+
+    let (files, rows) = pyarrow_read(&out);
+    let mut want: Vec<String> = vec![];
+    for w in [W1, W2] {
+        for d in DAYS {
+            want.push(format!("date={d}/part-{w}-00000.parquet"));
+        }
+        want.push(format!(
+            "date=__HIVE_DEFAULT_PARTITION__/part-{w}-00000.parquet"
+        ));
+    }
+    want.sort();
+    assert_eq!(files, want);
+    assert_same_records(&rows, &[e1, e2].concat());
+    // Each record is in the partition of its own startTime.
+    let bad: Vec<_> = rows
+        .iter()
+        .filter(|r| r["startTime"] == "not-a-time")
+        .collect();
+    assert_eq!(bad.len(), 100);
+
+    // The manifest lists every file with the SHA-256 of its bytes, and nothing is left in _tmp.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("_manifests/run1.json")).unwrap()).unwrap();
+    let mfiles = manifest["files"].as_array().unwrap();
+    assert_eq!(mfiles.len(), files.len());
+    assert_eq!(manifest["rows"], 5000);
+    for f in mfiles.iter().chain([]) {
+        let bytes = std::fs::read(out.join(f["key"].as_str().unwrap())).unwrap();
+        assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+        assert_eq!(f["bytes"], bytes.len());
+    }
+    for f in ack1.files.iter().chain(&ack2.files) {
+        let bytes = std::fs::read(&f.path).unwrap();
+        assert_eq!(
+            f.sha256,
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            "{}",
+            f.path
+        );
+    }
+    assert!(
+        files_under(&out).iter().all(|f| !f.starts_with("_tmp")),
+        "{:?}",
+        files_under(&out)
+    );
+}
+
+#[test]
+fn rerun_of_a_window_overwrites_and_deletes_stale_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let url = format!("file://{}", out.display());
+    let (b, expected) = cxone_batch(0, 20_000);
+    // First attempt: tiny files, so the window has several parts per day; it "crashes" after
+    // the flush (no close), as a killed run would.
+    {
+        let mut s = sink(
+            json!({"url": url, "partition_by": ["startTime:month"], "target_file_bytes": 20_000, "row_group_rows": 500, "compression": "none"}),
+            "run1",
+        );
+        for chunk in 0..20 {
+            s.write(&b.slice(chunk * 1000, 1000)).unwrap();
+        }
+        let ack = s.flush(&cp(W1)).unwrap();
+        assert!(
+            ack.files.len() > 4,
+            "expected several parts, got {}",
+            ack.files.len()
+        );
+    }
+    let before = files_under(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .count();
+    // Second attempt (resume): one part per month; the extra parts of attempt one must go.
+    let mut s = sink(
+        json!({"url": url, "partition_by": ["startTime:month"]}),
+        "run2",
+    );
+    s.write(&b).unwrap();
+    let ack = s.flush(&cp(W1)).unwrap();
+    s.close().unwrap();
+    assert_eq!(ack.files.len(), 3, "{:?}", ack.files);
+    let deleted = ack.metrics["stale_files_deleted"].as_u64().unwrap();
+    assert_eq!(deleted as usize, before - 3);
+    let (files, rows) = pyarrow_read(&out);
+    assert_eq!(
+        files,
+        vec![
+            format!("month=2023-01/part-{W1}-00000.parquet"),
+            format!("month=2023-02/part-{W1}-00000.parquet"),
+            format!("month=__HIVE_DEFAULT_PARTITION__/part-{W1}-00000.parquet"),
+        ]
+    );
+    assert_same_records(&rows, &expected);
+
+    // Same window a third time with identical input: identical keys and bytes, one copy of each record.
+    let mut s = sink(
+        json!({"url": url, "partition_by": ["startTime:month"]}),
+        "run3",
+    );
+    s.write(&b).unwrap();
+    let ack3 = s.flush(&cp(W1)).unwrap();
+    s.close().unwrap();
+    assert_eq!(ack3.metrics["stale_files_deleted"], 0);
+    let sums = |a: &tributary_plugin_sdk::Ack| {
+        a.files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sums(&ack), sums(&ack3));
+    let (_, rows) = pyarrow_read(&out);
+    assert_same_records(&rows, &expected);
+}
+
+#[test]
+fn hostile_partition_values_stay_under_the_prefix() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a/b/lake");
+    let values = vec![
+        Some("../../etc"),
+        Some("/abs"),
+        Some(".."),
+        Some("x/../../y"),
+        Some("new\nline"),
+        None,
+        Some(""),
+    ];
+    let ids: Vec<String> = (0..values.len()).map(|i| format!("id-{i}")).collect();
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(StringArray::from(ids))),
+        ("direction", Arc::new(StringArray::from(values.clone()))),
+        (
+            "startTime",
+            Arc::new(StringArray::from(vec!["2023-01-15T00:00:00Z"; 7])),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let mut s = sink(
+        json!({"url": out.display().to_string(), "partition_by": ["direction", "startTime:hour"]}),
+        "r",
+    );
+    s.write(&batch).unwrap();
+    s.flush(&cp(W1)).unwrap();
+    s.close().unwrap();
+    // Nothing at all outside the prefix.
+    let all = files_under(dir.path());
+    assert!(all.iter().all(|f| f.starts_with("a/b/lake/")), "{all:?}");
+    let (files, rows) = pyarrow_read(&out);
+    assert_eq!(rows.len(), 7);
+    assert_eq!(
+        files.len(),
+        6,
+        "null and empty share the default partition: {files:?}"
+    );
+    assert!(
+        files.contains(&format!(
+            "direction=%2E.%2F..%2Fetc/hour=2023-01-15T00/part-{W1}-00000.parquet"
+        )),
+        "{files:?}"
+    );
+    assert!(files.contains(&format!(
+        "direction=__HIVE_DEFAULT_PARTITION__/hour=2023-01-15T00/part-{W1}-00000.parquet"
+    )));
+    // The records keep their original values.
+    let got: Vec<&Value> = rows.iter().map(|r| &r["direction"]).collect();
+    let want: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn timestamp_partition_column_and_bad_config() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(StringArray::from(vec!["a", "b", "c"]))),
+        (
+            "startTime",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    Some(1_673_740_800_000_000),
+                    Some(1_673_827_199_999_999),
+                    None,
+                ])
+                .with_timezone("UTC"),
+            ),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let mut s = sink(
+        json!({"url": dir.path().display().to_string(), "partition_by": ["startTime:day"], "compression": "snappy"}),
+        "r",
+    );
+    s.write(&batch).unwrap();
+    let ack = s.flush(&cp(W1)).unwrap();
+    s.close().unwrap();
+    let mut parts: Vec<_> = ack
+        .files
+        .iter()
+        .map(|f| (f.path.rsplit('/').nth(1).unwrap().to_string(), f.rows))
+        .collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        vec![
+            ("date=2023-01-15".to_string(), 2),
+            ("date=__HIVE_DEFAULT_PARTITION__".to_string(), 1)
+        ]
+    );
+
+    // A missing partition column is an invalid-data error naming it, not a panic.
+    let mut s = sink(
+        json!({"url": dir.path().display().to_string(), "partition_by": ["queueId"]}),
+        "r",
+    );
+    let e = s.write(&batch).unwrap_err();
+    assert_eq!(e.kind, tributary_plugin_sdk::ErrorKind::InvalidData);
+    assert!(e.message.contains("`queueId`"), "{e}");
+
+    let e = ParquetSink::create(
+        serde_json::from_value(json!({"url": "/tmp/x", "compression": "zip"})).unwrap(),
+        &ctx("r"),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, tributary_plugin_sdk::ErrorKind::Config);
+    assert_eq!(
+        e.message,
+        r#"compression: "zip" is not one of zstd, snappy, none"#
+    );
+}
