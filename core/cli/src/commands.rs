@@ -35,7 +35,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             resume,
             shard,
             json,
-        } => run(&file, resume, shard, json, quiet),
+            metrics_addr,
+        } => run(&file, resume, shard, json, quiet, metrics_addr),
         Command::Plugins { command } => plugins(command),
         Command::Audit {
             command: AuditCommand::Verify { path },
@@ -135,6 +136,7 @@ fn run(
     shard: Option<Shard>,
     json: bool,
     quiet: bool,
+    metrics_addr: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<u8> {
     let (pipeline, registry) = match config::load(file) {
         Ok(p) => p,
@@ -143,7 +145,33 @@ fn run(
     let rt = runtime()?;
     let bars = Arc::new(Bars::new(quiet || json));
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(tributary_engine::metrics::LiveMetrics::default());
     let (summary, result) = rt.block_on(async {
+        if let Some(addr) = metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
+            let m = Arc::clone(&metrics);
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let m = Arc::clone(&m);
+                    async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            m.render(),
+                        )
+                    }
+                }),
+            );
+            tracing::info!(%addr, "serving metrics at /metrics");
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+        }
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::warn!(
@@ -157,9 +185,10 @@ fn run(
             today: None,
             cancel: cancel_rx,
             progress: bars.clone(),
+            metrics: Arc::clone(&metrics),
         };
-        tributary_engine::run::run(&pipeline, &registry, opts).await
-    });
+        Ok::<_, anyhow::Error>(tributary_engine::run::run(&pipeline, &registry, opts).await)
+    })?;
     bars.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

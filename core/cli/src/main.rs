@@ -89,6 +89,10 @@ pub enum Command {
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Serve live metrics in the Prometheus text format at http://ADDR/metrics while
+        /// the run goes (e.g. 127.0.0.1:9184).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// List or inspect plugins.
     Plugins {

@@ -88,6 +88,8 @@ pub struct RunOptions {
     pub cancel: watch::Receiver<bool>,
     /// Progress callbacks.
     pub progress: Arc<dyn Progress>,
+    /// Live metrics, for `--metrics-addr`.
+    pub metrics: Arc<crate::metrics::LiveMetrics>,
 }
 
 /// Per-component figures in the summary.
@@ -349,6 +351,11 @@ async fn run_inner(
             message: e.to_string(),
         })?;
     let source = Arc::new(source);
+    opts.metrics
+        .begin(&header.name, &source_spec.name, source.metrics());
+    opts.metrics
+        .windows_planned
+        .store(windows.len() as u64, Ordering::Relaxed);
 
     // Instances.
     let data_root = Path::new(&header.state.url).join("..").join("data");
@@ -430,6 +437,8 @@ async fn run_inner(
             .find(|s| s.name == name)
             .map(|s| s.type_name.clone())
             .unwrap_or_default();
+        opts.metrics
+            .component(&format!("transforms.{name}"), &type_name, Arc::clone(&st));
         stats.insert(
             format!("transforms.{name}"),
             (name.clone(), type_name, Arc::clone(&st)),
@@ -454,6 +463,8 @@ async fn run_inner(
             .find(|s| s.name == name)
             .map(|s| s.type_name.clone())
             .unwrap_or_default();
+        opts.metrics
+            .component(&format!("sinks.{name}"), &type_name, Arc::clone(&st));
         stats.insert(
             format!("sinks.{name}"),
             (name.clone(), type_name, Arc::clone(&st)),
@@ -473,6 +484,11 @@ async fn run_inner(
 
     // Source → graph bridge.
     let source_stats = Arc::new(Stats::default());
+    opts.metrics.component(
+        &format!("sources.{}", source_spec.name),
+        "cxone",
+        Arc::clone(&source_stats),
+    );
     let source_component = format!("sources.{}", source_spec.name);
     let bridge = {
         let source = Arc::clone(&source);
@@ -629,6 +645,7 @@ async fn run_inner(
                             })))?;
                         }
                         summary.windows_done += 1;
+                        opts.metrics.windows_done.fetch_add(1, Ordering::Relaxed);
                         opts.progress.window_done(&w, records);
                     }
                 }

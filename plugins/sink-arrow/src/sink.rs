@@ -15,7 +15,6 @@ use crate::writer::{Finished, IpcFile, sync_dir};
 /// The `arrow` sink. See the crate docs.
 pub struct ArrowSink {
     cfg: Validated,
-    ctx: CreateContext,
     tmp_prefix: String,
     open: Option<IpcFile>,
     finished: Vec<Finished>,
@@ -79,7 +78,6 @@ impl ArrowSink {
         let tmp_prefix = format!(".tributary-{run}-{component}-");
         let sink = ArrowSink {
             cfg,
-            ctx: ctx.clone(),
             tmp_prefix,
             open: None,
             finished: Vec::new(),
@@ -240,16 +238,24 @@ impl Sink for ArrowSink {
     }
 
     fn close(&mut self) -> PluginResult<Ack> {
-        if self.rows == 0 && self.open.is_none() && self.finished.is_empty() {
-            return Ok(Ack::default());
+        // Rows written after the last checkpoint belong to a window the engine has not
+        // acknowledged (an interrupted or failed run). They are discarded, never landed under
+        // another name: the resumed run re-exports that window and lands it under its own
+        // deterministic names, so nothing is doubled.
+        let discarded = self.rows;
+        if let Some(f) = self.open.take() {
+            f.abort();
         }
-        // Rows written after the last checkpoint land under a window of their own.
-        let cp = Checkpoint {
-            run_id: self.ctx.run_id.clone(),
-            window_id: format!("unflushed-{}", safe(&self.ctx.run_id)),
-            ..Checkpoint::default()
-        };
-        Ok(self.flush_window(&cp)?)
+        for f in std::mem::take(&mut self.finished) {
+            std::fs::remove_file(&f.tmp).map_err(Error::io("remove", &f.tmp))?;
+        }
+        self.rows = 0;
+        let mut ack = Ack::default();
+        if discarded > 0 {
+            ack.metrics
+                .insert("discarded_unacknowledged_rows".into(), discarded.into());
+        }
+        Ok(ack)
     }
 }
 

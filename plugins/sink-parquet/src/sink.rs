@@ -298,14 +298,19 @@ impl ParquetSink {
             return Ok(Ack::default());
         }
         let mut ack = Ack::default();
-        if self.rows > 0 || !self.open.is_empty() || !self.finished.is_empty() {
-            // Rows written after the last checkpoint: land them under a window of their own.
-            let cp = Checkpoint {
-                run_id: self.ctx.run_id.clone(),
-                window_id: format!("unflushed-{}", self.run),
-                ..Checkpoint::default()
-            };
-            ack = self.flush_window(&cp)?;
+        // Rows written after the last checkpoint belong to a window the engine has not
+        // acknowledged (an interrupted or failed run). They are discarded, never landed
+        // under another name: the resumed run re-exports the window and lands it under its
+        // own deterministic keys, so nothing is doubled. Their temporary objects go below.
+        let discarded = self.rows;
+        for (_, pf) in self.open.drain() {
+            pf.abort(&self.store);
+        }
+        self.finished.clear();
+        self.rows = 0;
+        if discarded > 0 {
+            ack.metrics
+                .insert("discarded_unacknowledged_rows".into(), discarded.into());
         }
         let rows = self.manifest.iter().map(|f| f.rows).sum();
         let manifest = Manifest {
@@ -319,9 +324,7 @@ impl ParquetSink {
         let body = serde_json::to_vec_pretty(&manifest)?;
         let key = self.store.key(&format!("_manifests/{}.json", self.run))?;
         self.store.put(&key, body)?;
-        for meta in self.store.list(&self.tmp_dir)? {
-            self.store.delete(&meta.location)?;
-        }
+        self.store.delete_tree(&self.tmp_dir)?;
         self.closed = true;
         ack.metrics
             .insert("manifest".into(), self.store.url_of(&key).into());

@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 /// The object store plus the runtime its calls run on. The sink is called from one
 /// dedicated thread, so a current-thread runtime and `block_on` are enough.
 pub struct Store {
+    /// The directory of a local store (object_store's local backend stages writes in
+    /// `name#N` files that it does not list; a crash can leave them behind).
+    local_root: Option<std::path::PathBuf>,
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     base: String,
@@ -48,6 +51,10 @@ impl Store {
                 context: "building the sink's async runtime".into(),
                 source,
             })?;
+        let local_root = match &cfg.location {
+            Location::Local { dir } => Some(dir.clone()),
+            Location::S3 { .. } => None,
+        };
         let (store, prefix, base): (Arc<dyn ObjectStore>, ObjectPath, String) = match &cfg.location
         {
             Location::Local { dir } => {
@@ -99,6 +106,7 @@ impl Store {
             }
         };
         Ok(Store {
+            local_root,
             store,
             prefix,
             base,
@@ -161,6 +169,35 @@ impl Store {
                 location: self.url_of(p),
                 source,
             })
+    }
+
+    /// Deletes everything under `dir`, including what the store's listing does not show
+    /// (the local backend's `name#N` staging files left by a killed process).
+    ///
+    /// # Errors
+    /// When listing or deleting fails.
+    pub fn delete_tree(&self, dir: &ObjectPath) -> Result<()> {
+        for meta in self.list(dir)? {
+            self.delete(&meta.location)?;
+        }
+        if let Some(root) = &self.local_root {
+            let local = dir
+                .parts()
+                .fold(root.clone(), |p, part| p.join(part.as_ref()));
+            if local.starts_with(root) && local != *root {
+                match std::fs::remove_dir_all(&local) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::Local {
+                            context: format!("removing temporary directory `{}`", local.display()),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Moves an object, replacing `to` if it exists.

@@ -15,9 +15,6 @@ use crate::error::{Error, Result};
 use crate::request::{Deliverer, Delivery, Outcome, encode_body, idempotency_key};
 use crate::spool::Spool;
 
-/// The window id used for rows still buffered at `close` when no `flush` came before.
-pub const FINAL_WINDOW: &str = "final";
-
 /// Counts since the last acknowledgement.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -356,13 +353,17 @@ impl Sink for WebhookSink {
 
     fn close(&mut self) -> PluginResult<Ack> {
         self.drain_spool()?;
-        if !self.pending.is_empty() {
-            let w = self
-                .window_id
-                .clone()
-                .unwrap_or_else(|| FINAL_WINDOW.to_string());
-            self.send(&w)?;
+        // Batches written after the last checkpoint belong to a window the engine has not
+        // acknowledged (an interrupted or failed run). They are not sent: their idempotency
+        // keys depend on that window, and the resumed run re-sends the whole window under
+        // the same keys, so receivers see each record once.
+        let discarded: usize = self.pending.iter().map(|b| b.num_rows()).sum();
+        self.pending.clear();
+        let mut ack = self.ack(None);
+        if discarded > 0 {
+            ack.metrics
+                .insert("discarded_unacknowledged_rows".into(), discarded.into());
         }
-        Ok(self.ack(None))
+        Ok(ack)
     }
 }

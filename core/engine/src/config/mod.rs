@@ -110,6 +110,18 @@ fn read_file(
                 .map(|_| (serde_json::Value::Null, Positions::default()));
         }
     };
+    if !matches!(
+        serde_yaml::from_str::<serde_yaml::Value>(&src),
+        Ok(serde_yaml::Value::Mapping(_))
+    ) {
+        early.push_at(
+            &[],
+            Some(Pos { line: 1, col: 1 }),
+            "a pipeline file must be a mapping with `name`, `sources` and `sinks`",
+            Some("see pipelines/quickstart.yaml for the shape".into()),
+        );
+        return Err(early.into_errors());
+    }
     let figment = Figment::new()
         .merge(Yaml::string(&src))
         .merge(Env::prefixed(ENV_PREFIX).split("__"));
@@ -238,7 +250,9 @@ pub fn load_with(
                     ),
                 );
             }
+            let before = c.diagnostics.len();
             if let Some(spec) = component(kind, name, raw, &base, &registry, &mut c) {
+                let component_ok = c.diagnostics.len() == before;
                 let outs = match kind {
                     ComponentKind::Transform => registry
                         .get(&spec.type_name)
@@ -246,7 +260,7 @@ pub fn load_with(
                     _ => Some(Vec::new()),
                 };
                 outputs.insert(name.clone(), (kind, outs));
-                if kind == ComponentKind::Source {
+                if kind == ComponentKind::Source && component_ok {
                     match serde_json::from_value::<tributary_cxone::CxoneConfig>(
                         spec.config.clone(),
                     ) {
@@ -533,7 +547,13 @@ fn component(
                     did_you_mean(&type_name, SOURCE_TYPES.iter().copied())
                         .or(Some("the built-in source type is `cxone`".into())),
                 );
-                return None;
+                return Some(ComponentSpec {
+                    name: name.to_string(),
+                    kind,
+                    type_name,
+                    inputs,
+                    config,
+                });
             }
             source_schema()
         }
@@ -554,7 +574,13 @@ fn component(
                         ),
                         None,
                     );
-                    return None;
+                    return Some(ComponentSpec {
+                        name: name.to_string(),
+                        kind,
+                        type_name,
+                        inputs,
+                        config,
+                    });
                 }
                 None => {
                     let known = registry.names(want);
@@ -570,16 +596,18 @@ fn component(
                         format!("no {want} plugin named `{type_name}`"),
                         Some(hint),
                     );
-                    return None;
+                    return Some(ComponentSpec {
+                        name: name.to_string(),
+                        kind,
+                        type_name,
+                        inputs,
+                        config,
+                    });
                 }
             }
         }
     };
-    let before = c.diagnostics.len();
     check_against_schema(&schema, &config, base, c);
-    if c.diagnostics.len() > before {
-        return None;
-    }
     Some(ComponentSpec {
         name: name.to_string(),
         kind,
