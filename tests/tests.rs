@@ -778,3 +778,128 @@ fn metrics_are_served_while_running() {
         assert!(body.contains(m), "missing {m} in\n{body}");
     }
 }
+
+/// `tributary test` runs pipeline unit tests; a failing expectation fails with its diff.
+#[test]
+fn pipeline_unit_tests_run_and_catch_a_wrong_expectation() {
+    let out = tributary(
+        &root(),
+        &["test", "pipelines/tests/quickstart.test.yaml"],
+        &[],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("4 passed, 0 failed"), "{t}");
+
+    // The same test with a wrong expectation fails, naming what differs.
+    let tmp = tempfile::tempdir().unwrap();
+    let original =
+        std::fs::read_to_string(root().join("pipelines/tests/quickstart.test.yaml")).unwrap();
+    let broken = original
+        .replace(
+            "pipeline: ../quickstart.yaml",
+            &format!(
+                "pipeline: {}",
+                root().join("pipelines/quickstart.yaml").display()
+            ),
+        )
+        .replace(
+            "_reason: \"missing:agentId\"",
+            "_reason: \"missing:queueId\"",
+        );
+    let f = tmp.path().join("broken.test.yaml");
+    std::fs::write(&f, broken).unwrap();
+    let out = tributary(&root(), &["test", f.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("3 passed, 1 failed"), "{t}");
+    assert!(
+        t.contains("no row matches")
+            && t.contains("missing:queueId")
+            && t.contains("missing:agentId"),
+        "{t}"
+    );
+}
+
+/// At the simulator's injected missing, null and extra-field rates, the validator's
+/// integrity rate and missing-field counts equal those computed independently from the
+/// simulator's own record of what it injected, and every defective record is rejected.
+#[test]
+fn integrity_rate_matches_the_simulators_injected_defects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"name: integrity
+state: {{ url: {state} }}
+sources:
+  cxone:
+    type: cxone
+    report_id: r1
+    date_range: {{ start: 2023-01-01, end: 2023-03-31 }}
+    columns: [id, direction, medium, startTime, endTime, agentId, queueId, holdTime, wrapTime, talkTime]
+    poll_interval_ms: 5
+    simulator: {{ seed: 5, records_per_day: 400, missing_field_fraction: 0.03, null_field_fraction: 0.02, extra_field_fraction: 0.05 }}
+transforms:
+  checked: {{ type: validate, inputs: [cxone] }}
+sinks:
+  good: {{ type: arrow, inputs: [checked], path: {good} }}
+  bad: {{ type: arrow, inputs: [checked.invalid], path: {bad} }}
+"#,
+        state = tmp.path().join("state").display(),
+        good = tmp.path().join("good").display(),
+        bad = tmp.path().join("bad").display()
+    );
+    let p = tmp.path().join("integrity.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    let out = tributary(tmp.path(), &["run", p.to_str().unwrap(), "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &summary["transform_metrics"]["checked"];
+
+    // Independent computation from the simulator's defect record.
+    let cfg = tributary_cxone_sim::SimConfig {
+        seed: 5,
+        records_per_day: 400,
+        missing_field_fraction: 0.03,
+        null_field_fraction: 0.02,
+        extra_field_fraction: 0.05,
+        ..Default::default()
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2023-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let end = chrono::DateTime::parse_from_rfc3339("2023-03-31T23:59:59.999Z")
+        .unwrap()
+        .to_utc();
+    let (mut total, mut complete) = (0u64, 0u64);
+    let mut missing: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in tributary_cxone_sim::records_in_range(&cfg, start, end) {
+        total += 1;
+        let d = tributary_cxone_sim::injected_defects(&cfg, &r);
+        let mut fields: Vec<String> = Vec::new();
+        for f in [d.missing, d.null].into_iter().flatten() {
+            fields.push(f.name().to_string());
+        }
+        if fields.is_empty() {
+            complete += 1;
+        }
+        for f in fields {
+            *missing.entry(f).or_default() += 1;
+        }
+    }
+    assert!(
+        total - complete > 100,
+        "the simulator must inject enough defects to test: {}",
+        total - complete
+    );
+    let expected_rate = complete as f64 / total as f64;
+    assert!(
+        (m["integrity_rate"].as_f64().unwrap() - expected_rate).abs() < 1e-12,
+        "{m} vs {expected_rate}"
+    );
+    assert_eq!(m["records_in"].as_u64().unwrap(), total);
+    let counts: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(m["missing_field_counts"].clone()).unwrap();
+    assert_eq!(counts, missing);
+    assert_eq!(read_arrow_rows(&tmp.path().join("bad")), total - complete);
+    assert_eq!(read_arrow_rows(&tmp.path().join("good")), complete);
+}

@@ -42,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             command: AuditCommand::Verify { path },
         } => Ok(audit_verify(&path)),
         Command::Sim { addr, config } => sim(addr, *config),
+        Command::Test { files } => Ok(unit_tests(&files)),
         Command::Schema { markdown } => {
             let (registry, _) = Registry::discover(
                 &Default::default(),
@@ -321,4 +322,32 @@ fn sim(addr: std::net::SocketAddr, config: tributary_cxone_sim::SimConfig) -> an
         );
         Ok::<_, anyhow::Error>(EXIT_OK)
     })
+}
+
+fn unit_tests(files: &[std::path::PathBuf]) -> u8 {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in files {
+        match tributary_engine::unittest::run_file(file) {
+            Ok(outcomes) => {
+                for o in outcomes {
+                    if o.failures.is_empty() {
+                        passed += 1;
+                        println!("ok     {}: {}", file.display(), o.name);
+                    } else {
+                        failed += 1;
+                        println!("FAILED {}: {}", file.display(), o.name);
+                        for f in &o.failures {
+                            println!("         {f}");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 { EXIT_OK } else { EXIT_RUNTIME }
 }

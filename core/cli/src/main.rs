@@ -112,6 +112,15 @@ pub enum Command {
         #[command(flatten)]
         config: Box<tributary_cxone_sim::SimConfig>,
     },
+    /// Run pipeline unit tests: feed records declared in YAML through a pipeline's
+    /// transforms and check the expected outputs and metrics (no network).
+    ///
+    /// Exit code 0 when every test passes, 1 otherwise.
+    Test {
+        /// Test files (YAML with `pipeline:` and `tests:`).
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Print the JSON Schema of pipeline files (engine sections, the cxone source and every
     /// plugin found), for editors with the YAML language server.
     Schema {

@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod run;
 pub mod state;
 pub mod store;
+pub mod unittest;
 
 pub use error::{
     EXIT_CONFIG, EXIT_DATA_QUALITY, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EngineError,
