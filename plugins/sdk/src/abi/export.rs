@@ -181,11 +181,69 @@ pub unsafe fn import_batch(
     // SAFETY: the schema is valid per the caller and describes `array`.
     let data = unsafe { arrow_array::ffi::from_ffi(array, &*schema) }
         .map_err(|e| PluginError::new(ErrorKind::Abi, format!("cannot import Arrow batch: {e}")))?;
-    batch_from_struct_data(data)
+    // SAFETY: as above; the schema stays valid for this call.
+    // The producer is the engine (arrow-rs), whose arrays are valid by construction: check
+    // the layout only. Batches coming the other way, from plugins (possibly C), get the
+    // full check in the host (`Validation::Full`).
+    with_schema_metadata(
+        batch_from_struct_data_with(data, Validation::Layout)?,
+        // SAFETY: as above; the schema stays valid for this call.
+        unsafe { &*schema },
+    )
 }
 
-/// A record batch from the array data of a struct array, checked so no input can panic.
+/// How much of an imported array is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Buffer sizes and layout only: O(columns). For batches from a trusted producer.
+    Layout,
+    /// Everything, offsets and UTF-8 included: O(data). For batches from foreign code.
+    Full,
+}
+
+/// Puts back on an imported batch the schema-level metadata that [`export_batch`] carries
+/// as the metadata of the top-level struct's C schema (absent metadata leaves it empty).
+///
+/// # Errors
+/// When the C schema's metadata is malformed.
+pub fn with_schema_metadata(batch: RecordBatch, schema: &FFI_ArrowSchema) -> Result<RecordBatch> {
+    let metadata = schema.metadata().map_err(|e| {
+        PluginError::new(
+            ErrorKind::Abi,
+            format!("invalid Arrow schema metadata: {e}"),
+        )
+    })?;
+    if metadata.is_empty() {
+        return Ok(batch);
+    }
+    let with_metadata = batch.schema().as_ref().clone().with_metadata(metadata);
+    batch
+        .with_schema(std::sync::Arc::new(with_metadata))
+        .map_err(|e| {
+            PluginError::new(
+                ErrorKind::Abi,
+                format!("invalid Arrow schema metadata: {e}"),
+            )
+        })
+}
+
+/// A record batch from the array data of a struct array, fully checked so no input can
+/// make safe code misbehave.
+///
+/// # Errors
+/// When the data is not a valid struct array without top-level nulls.
 pub fn batch_from_struct_data(data: arrow_data::ArrayData) -> Result<RecordBatch> {
+    batch_from_struct_data_with(data, Validation::Full)
+}
+
+/// As [`batch_from_struct_data`], with the chosen depth of checking.
+///
+/// # Errors
+/// When the data is not a valid struct array without top-level nulls.
+pub fn batch_from_struct_data_with(
+    data: arrow_data::ArrayData,
+    validation: Validation,
+) -> Result<RecordBatch> {
     if !matches!(data.data_type(), arrow_schema::DataType::Struct(_)) {
         return Err(PluginError::new(
             ErrorKind::Abi,
@@ -195,8 +253,11 @@ pub fn batch_from_struct_data(data: arrow_data::ArrayData) -> Result<RecordBatch
             ),
         ));
     }
-    data.validate_full()
-        .map_err(|e| PluginError::new(ErrorKind::Abi, format!("invalid Arrow batch: {e}")))?;
+    match validation {
+        Validation::Full => data.validate_full(),
+        Validation::Layout => data.validate(),
+    }
+    .map_err(|e| PluginError::new(ErrorKind::Abi, format!("invalid Arrow batch: {e}")))?;
     let array = StructArray::from(data);
     if array.null_count() > 0 {
         return Err(PluginError::new(
@@ -207,14 +268,18 @@ pub fn batch_from_struct_data(data: arrow_data::ArrayData) -> Result<RecordBatch
     Ok(RecordBatch::from(array))
 }
 
-/// Exports a batch through the C Data Interface as a struct array.
+/// Exports a batch through the C Data Interface as a struct array. The schema's own
+/// metadata travels as the metadata of the top-level struct (see [`with_schema_metadata`]).
 ///
 /// # Errors
 /// When arrow cannot export a column type.
 pub fn export_batch(batch: &RecordBatch) -> Result<(FFI_ArrowArray, FFI_ArrowSchema)> {
+    let fail = |e: arrow_schema::ArrowError| {
+        PluginError::new(ErrorKind::Abi, format!("cannot export Arrow batch: {e}"))
+    };
     let data = StructArray::from(batch.clone()).into_data();
-    arrow_array::ffi::to_ffi(&data)
-        .map_err(|e| PluginError::new(ErrorKind::Abi, format!("cannot export Arrow batch: {e}")))
+    let schema = FFI_ArrowSchema::try_from(batch.schema_ref().as_ref()).map_err(fail)?;
+    Ok((FFI_ArrowArray::new(&data), schema))
 }
 
 /// Sends each emitted batch to the host's `emit` callback.

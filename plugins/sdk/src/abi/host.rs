@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use sha2::{Digest, Sha256};
 
-use super::export::{batch_from_struct_data, export_batch};
+use super::export::{batch_from_struct_data, export_batch, with_schema_metadata};
 use super::v1::{
     ABI_VERSION, CloseFn, CreateFn, DestroyFn, ENTRY_SYMBOL, EntryFn, FFI_ArrowArray,
     FFI_ArrowSchema, FlushFn, FreeBufferFn, HealthcheckFn, ProcessFn, STATUS_OK, TributaryBuffer,
@@ -410,7 +410,9 @@ unsafe extern "C" fn host_emit(
             .map_err(|e| {
                 PluginError::new(ErrorKind::Abi, format!("cannot import emitted batch: {e}"))
             })
-            .and_then(batch_from_struct_data);
+            .and_then(batch_from_struct_data)
+            // SAFETY: as above.
+            .and_then(|batch| with_schema_metadata(batch, unsafe { &*schema }));
         match imported {
             Ok(batch) => {
                 ctx.batches.push((name, batch));
