@@ -85,8 +85,8 @@ impl Default for EngineConfig {
 }
 
 /// The top level of a pipeline file. Components keep their own keys, checked against
-/// the schema of their type.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// the schema of their type. Its `Debug` output redacts secrets.
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct PipelineFile {
     /// The pipeline's name; names its state, output manifests and audit entries. Example: `cxone-interactions`.
@@ -113,6 +113,29 @@ pub struct PipelineFile {
     pub transforms: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Named sinks; each has a `type` (a sink plugin) and `inputs`.
     pub sinks: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+impl std::fmt::Debug for PipelineFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let section = |m: &BTreeMap<String, serde_json::Map<String, serde_json::Value>>| {
+            super::redact(&serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::Object(v.clone())))
+                    .collect(),
+            ))
+        };
+        f.debug_struct("PipelineFile")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("state", &self.state)
+            .field("audit", &self.audit)
+            .field("plugins", &self.plugins)
+            .field("engine", &self.engine)
+            .field("sources", &section(&self.sources))
+            .field("transforms", &section(&self.transforms))
+            .field("sinks", &section(&self.sinks))
+            .finish()
+    }
 }
 
 /// The three kinds of component.
@@ -157,8 +180,8 @@ impl std::fmt::Display for InputRef {
     }
 }
 
-/// A component after validation.
-#[derive(Debug, Clone, Serialize)]
+/// A component after validation. Its `Debug` output redacts secrets.
+#[derive(Clone)]
 pub struct ComponentSpec {
     /// Its name.
     pub name: String,
@@ -170,6 +193,18 @@ pub struct ComponentSpec {
     pub inputs: Vec<InputRef>,
     /// Its own keys (without `type` and `inputs`), interpolated.
     pub config: serde_json::Value,
+}
+
+impl std::fmt::Debug for ComponentSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("type_name", &self.type_name)
+            .field("inputs", &self.inputs)
+            .field("config", &super::redact(&self.config))
+            .finish()
+    }
 }
 
 /// A validated pipeline, ready to plan and run.
