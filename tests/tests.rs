@@ -903,3 +903,92 @@ sinks:
     assert_eq!(read_arrow_rows(&tmp.path().join("bad")), total - complete);
     assert_eq!(read_arrow_rows(&tmp.path().join("good")), complete);
 }
+
+/// Incremental runs against the real Reporting API (access-key auth): the second run lands
+/// exactly the rows updated since the first run's bookmark, as new files beside the first
+/// run's, and a third run with nothing new lands nothing.
+#[test]
+fn incremental_reporting_runs_land_exactly_the_updated_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"name: incremental
+state: {{ url: {state} }}
+sources:
+  cxone:
+    type: cxone
+    api: reporting
+    auth: access-key
+    incremental: true
+    date_range: {{ start: 2023-01-01, end: 2023-01-31 }}
+    max_window_days: 10
+    simulator: {{ seed: 3, records_per_day: 40 }}
+sinks:
+  lake: {{ type: parquet, inputs: [cxone], url: {lake} }}
+"#,
+        state = tmp.path().join("state").display(),
+        lake = tmp.path().join("lake").display()
+    );
+    let p = tmp.path().join("incremental.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let out = tributary(tmp.path(), &["run", p.to_str().unwrap(), "--json"], env);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run(&[]);
+    let base = tributary_cxone_sim::SimConfig {
+        seed: 3,
+        records_per_day: 40,
+        ..Default::default()
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2023-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let end = chrono::DateTime::parse_from_rfc3339("2023-01-31T23:59:59.999Z")
+        .unwrap()
+        .to_utc();
+    let all: Vec<_> = tributary_cxone_sim::records_in_range(&base, start, end).collect();
+    assert_eq!(first["records"].as_u64().unwrap(), all.len() as u64);
+
+    // Some contacts are updated after the first run.
+    let updated_env = [
+        (
+            "TRIBUTARY__SOURCES__CXONE__SIMULATOR__UPDATED_FRACTION",
+            "0.1",
+        ),
+        (
+            "TRIBUTARY__SOURCES__CXONE__SIMULATOR__UPDATED_AT",
+            "2030-01-01T00:00:00Z",
+        ),
+    ];
+    let updated_cfg = tributary_cxone_sim::SimConfig {
+        updated_fraction: 0.1,
+        updated_at: Some("2030-01-01T00:00:00Z".into()),
+        ..base.clone()
+    };
+    let bookmark = all
+        .iter()
+        .map(|r| tributary_cxone_sim::last_update_time(&base, r))
+        .max()
+        .unwrap();
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|r| tributary_cxone_sim::last_update_time(&updated_cfg, r) > bookmark)
+        .map(|r| r.id.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    let second = run(&updated_env);
+    assert_eq!(
+        second["records"].as_u64().unwrap(),
+        expected.len() as u64,
+        "{second}"
+    );
+    // The lake keeps both increments: every record once, plus each updated one again.
+    let (rows, _, _) = read_parquet_ids(&tmp.path().join("lake"));
+    assert_eq!(rows, (all.len() + expected.len()) as u64);
+
+    let third = run(&updated_env);
+    assert_eq!(third["records"].as_u64().unwrap(), 0, "{third}");
+    let (rows, _, _) = read_parquet_ids(&tmp.path().join("lake"));
+    assert_eq!(rows, (all.len() + expected.len()) as u64);
+}

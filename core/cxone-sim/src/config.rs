@@ -145,6 +145,77 @@ pub struct SimConfig {
     /// Example: `67108864` (64 MiB).
     #[arg(long, default_value_t = default_page_cache_bytes())]
     pub page_cache_bytes: u64,
+    /// The tenant id carried in the `tenantId` claim of access-key tokens and answered
+    /// by `/.well-known/cxone-configuration?tenantId=`. Example: `11ee0000-sim-tenant`.
+    #[arg(long, default_value_t = default_tenant_id())]
+    pub tenant_id: String,
+    /// The access key id the password grant (`POST /auth/token`) accepts as `username`.
+    /// Example: `sim-access-key`.
+    #[arg(long, default_value_t = default_access_key_id())]
+    pub access_key_id: String,
+    /// The access key secret the password grant accepts as `password`.
+    #[arg(
+        long,
+        env = "TRIBUTARY_SIM_ACCESS_KEY_SECRET",
+        default_value = "sim-access-secret",
+        hide_default_value = true
+    )]
+    #[schemars(extend("writeOnly" = true))]
+    pub access_key_secret: SimSecret,
+    /// Lifetime of a refresh token in seconds; an older one is refused with
+    /// `400 invalid_grant` (the client must fall back to a new password grant). `0`
+    /// refuses every refresh. Example: `86400`.
+    #[arg(long, default_value_t = default_refresh_token_ttl_secs())]
+    pub refresh_token_ttl_secs: u64,
+    /// Reporting API: answer with the field names of old API versions (`contactStart`,
+    /// `ACWSeconds`, `fromAddr`, ...) whatever the version in the path (versions below
+    /// v13 always get them).
+    #[arg(long, default_value_t = false)]
+    pub legacy_field_names: bool,
+    /// Reporting API: carry numbers and booleans as JSON strings (`"42"`, `"true"`), as
+    /// some old responses do.
+    #[arg(long, default_value_t = false)]
+    pub string_numbers: bool,
+    /// Fraction of records whose `lastUpdateTime` is moved to `updated_at` (they were
+    /// "updated later"; for incremental tests). Example: `0.05`.
+    #[arg(long, default_value_t = 0.0)]
+    pub updated_fraction: f64,
+    /// The `lastUpdateTime` (RFC 3339) of the records picked by `updated_fraction`; a
+    /// record keeps its own when that is later. Example: `2024-05-01T12:00:00Z`.
+    #[arg(long)]
+    pub updated_at: Option<String>,
+    /// Data Extraction API: the shortest interval between two calls of the tenant to
+    /// `/data-extraction/v1/jobs*`, in ms; a call sooner answers `403` ("wait and try
+    /// again later"). Example: `30000` (the real limit).
+    #[arg(long, default_value_t = default_extraction_min_interval_ms())]
+    pub extraction_min_interval_ms: u64,
+    /// Data Extraction API: lifetime of a `result.url` download link, in ms (the real
+    /// links live about 30 s). Example: `30000`.
+    #[arg(long, default_value_t = default_download_link_ttl_ms())]
+    pub download_link_ttl_ms: u64,
+    /// Data Extraction API: the first N download links issued for each job are already
+    /// expired (the client must poll again for a fresh one). Example: `1`.
+    #[arg(long, default_value_t = 0)]
+    pub expire_first_downloads: u32,
+}
+
+fn default_tenant_id() -> String {
+    "11ee0000-sim-tenant".to_owned()
+}
+fn default_access_key_id() -> String {
+    "sim-access-key".to_owned()
+}
+fn default_access_key_secret() -> SimSecret {
+    SimSecret::from("sim-access-secret")
+}
+fn default_refresh_token_ttl_secs() -> u64 {
+    86_400
+}
+fn default_extraction_min_interval_ms() -> u64 {
+    30_000
+}
+fn default_download_link_ttl_ms() -> u64 {
+    30_000
 }
 
 fn default_seed() -> u64 {
@@ -210,6 +281,17 @@ impl Default for SimConfig {
             client_secret: default_client_secret(),
             scopes: default_scopes(),
             page_cache_bytes: default_page_cache_bytes(),
+            tenant_id: default_tenant_id(),
+            access_key_id: default_access_key_id(),
+            access_key_secret: default_access_key_secret(),
+            refresh_token_ttl_secs: default_refresh_token_ttl_secs(),
+            legacy_field_names: false,
+            string_numbers: false,
+            updated_fraction: 0.0,
+            updated_at: None,
+            extraction_min_interval_ms: default_extraction_min_interval_ms(),
+            download_link_ttl_ms: default_download_link_ttl_ms(),
+            expire_first_downloads: 0,
         }
     }
 }
@@ -231,6 +313,7 @@ impl SimConfig {
             ("missing_field_fraction", self.missing_field_fraction),
             ("null_field_fraction", self.null_field_fraction),
             ("extra_field_fraction", self.extra_field_fraction),
+            ("updated_fraction", self.updated_fraction),
         ];
         for (key, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
@@ -258,7 +341,29 @@ impl SimConfig {
                 ),
             });
         }
+        if let Some(at) = &self.updated_at
+            && chrono::DateTime::parse_from_rfc3339(at).is_err()
+        {
+            return Err(SimError::InvalidConfig {
+                key: "updated_at",
+                message: format!("`{at}` is not an RFC 3339 timestamp (2024-05-01T12:00:00Z)"),
+            });
+        }
+        if self.updated_fraction > 0.0 && self.updated_at.is_none() {
+            return Err(SimError::InvalidConfig {
+                key: "updated_at",
+                message: "updated_fraction is set but updated_at is not; set both".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// The `lastUpdateTime` of `updated_at`, in epoch ms.
+    pub(crate) fn updated_at_ms(&self) -> Option<i64> {
+        self.updated_at
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp_millis())
     }
 
     /// True when transient faults apply to `endpoint`.

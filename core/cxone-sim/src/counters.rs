@@ -15,6 +15,13 @@ pub(crate) enum Endpoint {
     CreateExport,
     PollExport,
     ExportData,
+    Discovery,
+    TenantConfig,
+    AuthToken,
+    ContactsCompleted,
+    CreateJob,
+    PollJob,
+    Download,
     Unknown,
 }
 
@@ -25,6 +32,13 @@ impl Endpoint {
             Endpoint::CreateExport => "create_export",
             Endpoint::PollExport => "poll_export",
             Endpoint::ExportData => "export_data",
+            Endpoint::Discovery => "openid_configuration",
+            Endpoint::TenantConfig => "cxone_configuration",
+            Endpoint::AuthToken => "auth_token",
+            Endpoint::ContactsCompleted => "contacts_completed",
+            Endpoint::CreateJob => "create_job",
+            Endpoint::PollJob => "poll_job",
+            Endpoint::Download => "download",
             Endpoint::Unknown => "unknown",
         }
     }
@@ -58,6 +72,24 @@ pub struct Counters {
     pub records_served: u64,
     /// Pages served from the page cache.
     pub page_cache_hits: u64,
+    /// Access tokens issued by the password grant (access key id + secret).
+    pub password_grants: u64,
+    /// Access tokens issued by the refresh-token grant.
+    pub refresh_grants: u64,
+    /// Refresh-token grants refused (unknown or too old refresh token).
+    pub refresh_refused: u64,
+    /// Reporting API pages answered 200 (with records).
+    pub completed_pages_served: u64,
+    /// Records in those pages.
+    pub completed_records_served: u64,
+    /// Data Extraction jobs created (202).
+    pub jobs_created: u64,
+    /// Data Extraction calls refused with 403 for coming too soon after the last one.
+    pub extraction_throttled_403: u64,
+    /// Downloads refused because the link had expired.
+    pub downloads_expired: u64,
+    /// Downloads served (200).
+    pub downloads_served: u64,
 }
 
 impl Counters {
@@ -95,6 +127,15 @@ pub(crate) struct CounterSet {
     pub(crate) pages_served: AtomicU64,
     pub(crate) records_served: AtomicU64,
     pub(crate) page_cache_hits: AtomicU64,
+    pub(crate) password_grants: AtomicU64,
+    pub(crate) refresh_grants: AtomicU64,
+    pub(crate) refresh_refused: AtomicU64,
+    pub(crate) completed_pages_served: AtomicU64,
+    pub(crate) completed_records_served: AtomicU64,
+    pub(crate) jobs_created: AtomicU64,
+    pub(crate) extraction_throttled_403: AtomicU64,
+    pub(crate) downloads_expired: AtomicU64,
+    pub(crate) downloads_served: AtomicU64,
 }
 
 /// Decrements the in-flight gauge when a request ends, even if it is cancelled.
@@ -154,6 +195,15 @@ impl CounterSet {
             pages_served: get(&self.pages_served),
             records_served: get(&self.records_served),
             page_cache_hits: get(&self.page_cache_hits),
+            password_grants: get(&self.password_grants),
+            refresh_grants: get(&self.refresh_grants),
+            refresh_refused: get(&self.refresh_refused),
+            completed_pages_served: get(&self.completed_pages_served),
+            completed_records_served: get(&self.completed_records_served),
+            jobs_created: get(&self.jobs_created),
+            extraction_throttled_403: get(&self.extraction_throttled_403),
+            downloads_expired: get(&self.downloads_expired),
+            downloads_served: get(&self.downloads_served),
         }
     }
 }

@@ -383,6 +383,42 @@ pub fn records_in_range(
     raw_records(cfg.seed, cfg.records_per_day, slices).map(RawRecord::to_record)
 }
 
+/// `lastUpdateTime` in epoch ms of the record with `id` that ended at `end_ms`: 30 s to
+/// 5.5 min after its end, or `updated_at` for the records `updated_fraction` picks.
+pub(crate) fn last_update_ms_of(cfg: &SimConfig, id: &[u8], end_ms: i64) -> i64 {
+    let h = hash_words(&[cfg.seed, 0x1A57_0BDA, hash_bytes(id)]);
+    let natural = end_ms + 30_000 + (h % 300_000) as i64;
+    match cfg.updated_at_ms() {
+        Some(at) if cfg.updated_fraction > 0.0 && unit(mix(h)) < cfg.updated_fraction => {
+            natural.max(at)
+        }
+        _ => natural,
+    }
+}
+
+/// The `lastUpdateTime` the Reporting API and the Data Extraction API give `record`
+/// (deterministic per record; moved to `updated_at` for the records the
+/// `updated_fraction` knob picks).
+pub fn last_update_time(cfg: &SimConfig, record: &Record) -> DateTime<Utc> {
+    let ms = last_update_ms_of(
+        cfg,
+        record.id.as_bytes(),
+        record.end_time.timestamp_millis(),
+    );
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The media type (`mediaTypeId`, `mediaTypeName`) the real APIs give a medium.
+pub fn media_type_of(medium: &str) -> (u32, &'static str) {
+    match medium {
+        "voice" => (4, "Phone Call"),
+        "chat" => (3, "Chat"),
+        "email" => (1, "Email"),
+        "sms" => (7, "SMS"),
+        _ => (8, "Social"),
+    }
+}
+
 /// SHA-256 (hex) over the ids sorted and joined by `'\n'` (no trailing newline).
 pub fn id_digest<I, S>(ids: I) -> String
 where

@@ -39,6 +39,7 @@ mod data;
 mod error;
 mod faults;
 mod filter;
+mod real;
 mod server;
 
 pub use config::{
@@ -47,10 +48,12 @@ pub use config::{
 };
 pub use counters::Counters;
 pub use data::{
-    Defects, EXTRA_FIELD, Field, Record, id_digest, injected_defects, records_in_range,
+    Defects, EXTRA_FIELD, Field, Record, id_digest, injected_defects, last_update_time,
+    media_type_of, records_in_range,
 };
 pub use error::{Result, SimError};
 pub use filter::records_matching;
+pub use real::{DE_ENTITIES, DE_HEADERS, TOKEN_PATH};
 pub use server::{
     DEFAULT_PAGE_SIZE, MAX_COLUMNS, MAX_EXPORT_DAYS, MAX_OR_FIELDS, MAX_PAGE_SIZE, SimHandle,
     Simulator, serve_forever,

@@ -51,9 +51,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // State
 
 #[derive(Debug)]
-struct IssuedToken {
-    expires_at: Instant,
-    scopes: Vec<String>,
+pub(crate) struct IssuedToken {
+    pub(crate) expires_at: Instant,
+    pub(crate) scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,23 +139,27 @@ impl PageCache {
 }
 
 #[derive(Debug)]
-struct AppState {
-    cfg: SimConfig,
-    counters: CounterSet,
+pub(crate) struct AppState {
+    pub(crate) cfg: SimConfig,
+    pub(crate) counters: CounterSet,
     faults: Faults,
-    tokens: Mutex<HashMap<String, IssuedToken>>,
-    token_seq: AtomicU64,
+    pub(crate) tokens: Mutex<HashMap<String, IssuedToken>>,
+    pub(crate) token_seq: AtomicU64,
+    /// `http://127.0.0.1:PORT`, for links and discovery documents.
+    pub(crate) base_url: String,
+    /// State of the real-API dialects (access-key auth, reporting, data extraction).
+    pub(crate) real: crate::real::RealState,
     exports: Mutex<ExportTable>,
     page_tokens: Mutex<HashMap<String, PageTokenEntry>>,
     cache: Mutex<PageCache>,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 // ---------------------------------------------------------------------------------------
 // Responses
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     (
         status,
@@ -169,7 +173,7 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
 }
 
 /// `{"error": code, "message": message}` with `status`.
-fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     json_response(status, &json!({"error": code, "message": message.into()}))
 }
 
@@ -193,7 +197,7 @@ fn unauthorized(message: impl Into<String>) -> Response {
     r
 }
 
-fn content_type(headers: &HeaderMap) -> &str {
+pub(crate) fn content_type(headers: &HeaderMap) -> &str {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -201,7 +205,7 @@ fn content_type(headers: &HeaderMap) -> &str {
 }
 
 /// Decodes `application/x-www-form-urlencoded` (also used for query strings).
-fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
     fn decode(s: &str) -> String {
         let bytes = s.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
@@ -241,7 +245,7 @@ fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
 
 impl AppState {
     /// Counts the request, applies the latency knob, records the status.
-    async fn instrumented<F>(&self, endpoint: Endpoint, handler: F) -> Response
+    pub(crate) async fn instrumented<F>(&self, endpoint: Endpoint, handler: F) -> Response
     where
         F: Future<Output = Response>,
     {
@@ -256,7 +260,12 @@ impl AppState {
     }
 
     /// Checks the bearer token and its scope.
-    fn authorize(&self, headers: &HeaderMap, scope: &str, what: &str) -> Result<(), Reject> {
+    pub(crate) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        scope: &str,
+        what: &str,
+    ) -> Result<(), Reject> {
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -1115,6 +1124,7 @@ fn router(state: Shared) -> Router {
         .route("/api/v2/analytics/data-exports", post(create_export))
         .route("/api/v2/analytics/data-exports/{id}", get(poll_export))
         .route("/api/v2/analytics/data-exports/{id}/data", get(export_data))
+        .merge(crate::real::routes())
         .fallback(fallback)
         .with_state(state)
 }
@@ -1147,6 +1157,8 @@ impl Simulator {
             faults: Faults::default(),
             tokens: Mutex::default(),
             token_seq: AtomicU64::new(0),
+            base_url: format!("http://{local}"),
+            real: crate::real::RealState::default(),
             exports: Mutex::default(),
             page_tokens: Mutex::default(),
             cache: Mutex::default(),

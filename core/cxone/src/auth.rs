@@ -31,6 +31,24 @@ pub struct TokenResponse {
     /// Lifetime in seconds (trusted; 3600 when absent).
     #[serde(default)]
     pub expires_in: Option<f64>,
+    /// Refresh token (access-key flow).
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+}
+
+/// The `tenantId` claim of a JWT access token (payload decoded, signature not checked).
+pub fn tenant_id_of(jwt: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Claims {
+        #[serde(rename = "tenantId")]
+        tenant_id: Option<String>,
+    }
+    serde_json::from_slice::<Claims>(&raw).ok()?.tenant_id
 }
 
 impl std::fmt::Debug for TokenResponse {

@@ -78,6 +78,54 @@ pub(crate) struct Client {
     limiter: Limiter,
     tokens: TokenCache,
     metrics: Arc<SourceMetrics>,
+    /// `auth: access-key` state.
+    access_key: Option<AccessKeyFlow>,
+    /// Spacing of Data Extraction API calls (one per `min_call_interval_ms`).
+    spacing: Spacing,
+}
+
+/// The access-key flow: endpoints (configured or discovered once), credentials and the
+/// current refresh token.
+#[derive(Debug)]
+pub(crate) struct AccessKeyFlow {
+    discovery_url: String,
+    token_endpoint: tokio::sync::OnceCell<String>,
+    tenant_config_url: Option<String>,
+    api_endpoint: tokio::sync::OnceCell<String>,
+    key_id: Secret,
+    key_secret: Secret,
+    refresh: std::sync::Mutex<Option<Secret>>,
+    tenant: std::sync::Mutex<Option<String>>,
+}
+
+/// Calls spaced by at least `interval` (the lock is held while waiting, so callers queue).
+#[derive(Debug)]
+pub(crate) struct Spacing {
+    interval: Duration,
+    last: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Spacing {
+    async fn acquire(&self) {
+        let mut last = self.last.lock().await;
+        if let Some(t) = *last {
+            tokio::time::sleep_until(t + self.interval).await;
+        }
+        *last = Some(Instant::now());
+    }
+}
+
+/// Per-call options of [`Client::execute_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallOpts {
+    /// A `403` means "too many calls" (Data Extraction API), not a missing permission.
+    pub forbidden_is_throttle: bool,
+    /// Wait for the Data Extraction call spacing first.
+    pub spaced: bool,
+    /// Send `Accept: application/json` (the real APIs answer text without it).
+    pub accept_json: bool,
+    /// Return `403`/`404`/`410` answers to the caller (expired download links).
+    pub pass_denied: bool,
 }
 
 impl Client {
@@ -119,7 +167,210 @@ impl Client {
             limiter: Limiter::new(cfg.max_requests_per_second),
             tokens: TokenCache::default(),
             metrics,
+            access_key: None,
+            spacing: Spacing {
+                interval: Duration::from_millis(cfg.data_extraction.min_call_interval_ms.max(1)),
+                last: tokio::sync::Mutex::new(None),
+            },
         })
+    }
+
+    /// The HTTP client (for download links, which take no token).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Switches the client to the access-key flow.
+    pub fn with_access_key(
+        mut self,
+        cfg: &CxoneConfig,
+        override_url: Option<&str>,
+        defaults: Option<(Secret, Secret)>,
+    ) -> Result<Self, CxoneError> {
+        let a = &cfg.access_key;
+        let (def_id, def_secret) = defaults.unzip();
+        let key_id = resolve_secret(&a.access_key_id, crate::config::ENV_ACCESS_KEY_ID)
+            .or(def_id)
+            .ok_or_else(|| missing("access_key.access_key_id", crate::config::ENV_ACCESS_KEY_ID))?;
+        let key_secret = resolve_secret(&a.access_key_secret, crate::config::ENV_ACCESS_KEY_SECRET)
+            .or(def_secret)
+            .ok_or_else(|| {
+                missing(
+                    "access_key.access_key_secret",
+                    crate::config::ENV_ACCESS_KEY_SECRET,
+                )
+            })?;
+        if let Some(id) = a.client_id.clone().filter(|s| !s.is_empty()) {
+            self.client_id = id;
+        }
+        if let Some(secret) = a.client_secret.clone().filter(|s| !s.is_empty()) {
+            self.client_secret = secret;
+        }
+        let trim = |u: &str| u.trim_end_matches('/').to_string();
+        // With the simulator every endpoint is discovered from its URL.
+        let (discovery_url, token_endpoint, tenant_config_url, api_endpoint) = match override_url {
+            Some(o) => (trim(o), None, None, None),
+            None => (
+                a.discovery_url
+                    .as_deref()
+                    .map_or(crate::config::DEFAULT_DISCOVERY_URL.to_string(), trim),
+                a.token_endpoint.clone(),
+                a.tenant_config_url.clone(),
+                a.api_endpoint.as_deref().map(trim),
+            ),
+        };
+        self.access_key = Some(AccessKeyFlow {
+            discovery_url,
+            token_endpoint: tokio::sync::OnceCell::new_with(token_endpoint),
+            tenant_config_url,
+            api_endpoint: tokio::sync::OnceCell::new_with(api_endpoint),
+            key_id,
+            key_secret,
+            refresh: std::sync::Mutex::new(None),
+            tenant: std::sync::Mutex::new(None),
+        });
+        Ok(self)
+    }
+
+    /// The API base of the real dialects: `base_url` (client credentials) or the
+    /// tenant's `api_endpoint` (access key: configured, else discovered once).
+    pub async fn api_base(&self) -> Result<String, CxoneError> {
+        let Some(ak) = &self.access_key else {
+            return Ok(self.base.clone());
+        };
+        let url = ak
+            .api_endpoint
+            .get_or_try_init(|| async {
+                // The tenant id comes from the token.
+                let token = Box::pin(self.tokens.get(|| self.fetch_token())).await?;
+                let tenant = ak
+                    .tenant
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.clone())
+                    .or_else(|| crate::auth::tenant_id_of(token.value.expose()))
+                    .ok_or_else(|| CxoneError::Protocol {
+                        url: ak.discovery_url.clone(),
+                        message: "the access token carries no tenantId claim; set access_key.api_endpoint".into(),
+                    })?;
+                let doc_url = ak.tenant_config_url.clone().unwrap_or_else(|| {
+                    format!("{}/.well-known/cxone-configuration", ak.discovery_url)
+                });
+                let reply = self
+                    .execute(Endpoint::Token, Method::GET, &doc_url, None, &|r| {
+                        r.query(&[("tenantId", tenant.as_str())])
+                    })
+                    .await?;
+                #[derive(Deserialize)]
+                struct TenantDoc {
+                    api_endpoint: String,
+                }
+                let doc: TenantDoc = parse_json(&doc_url, &reply.body)?;
+                tracing::info!(tenant = %tenant, api = %doc.api_endpoint, "discovered the tenant's API endpoint");
+                Ok::<_, CxoneError>(doc.api_endpoint.trim_end_matches('/').to_string())
+            })
+            .await?;
+        Ok(url.clone())
+    }
+
+    async fn token_endpoint(&self, ak: &AccessKeyFlow) -> Result<String, CxoneError> {
+        let url = ak
+            .token_endpoint
+            .get_or_try_init(|| async {
+                let doc_url = format!("{}/.well-known/openid-configuration", ak.discovery_url);
+                let reply = self
+                    .execute(Endpoint::Token, Method::GET, &doc_url, None, &|r| r)
+                    .await?;
+                #[derive(Deserialize)]
+                struct Discovery {
+                    token_endpoint: String,
+                }
+                let d: Discovery = parse_json(&doc_url, &reply.body)?;
+                Ok::<_, CxoneError>(d.token_endpoint)
+            })
+            .await?;
+        Ok(url.clone())
+    }
+
+    /// Password grant, or refresh grant when a refresh token is held (falling back to
+    /// a password grant when the refresh is refused).
+    async fn fetch_access_key_token(
+        &self,
+        ak: &AccessKeyFlow,
+    ) -> Result<(Secret, Duration), CxoneError> {
+        let url = self.token_endpoint(ak).await?;
+        let basic = (
+            self.client_id.expose().to_string(),
+            self.client_secret.expose().to_string(),
+        );
+        let held = ak.refresh.lock().ok().and_then(|mut g| g.take());
+        let mut answer = None;
+        if let Some(rt) = held {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.expose()),
+            ];
+            match self
+                .execute(Endpoint::Token, Method::POST, &url, None, &|r| {
+                    r.basic_auth(&basic.0, Some(&basic.1)).form(&form)
+                })
+                .await
+            {
+                Ok(reply) => {
+                    SourceMetrics::add(&self.metrics.token_refreshes, 1);
+                    tracing::debug!("refreshed the CXone access token with the refresh token");
+                    answer = Some(reply);
+                }
+                Err(e @ (CxoneError::BadRequest { .. } | CxoneError::Auth { .. })) => {
+                    tracing::info!(error = %e, "the refresh token was refused; asking for a new grant");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let reply = match answer {
+            Some(r) => r,
+            None => {
+                let form = [
+                    ("grant_type", "password"),
+                    ("username", ak.key_id.expose()),
+                    ("password", ak.key_secret.expose()),
+                ];
+                let r = self
+                    .execute(Endpoint::Token, Method::POST, &url, None, &|r| {
+                        r.basic_auth(&basic.0, Some(&basic.1)).form(&form)
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        CxoneError::BadRequest { url, message, .. } => CxoneError::Auth {
+                            url,
+                            status: 400,
+                            message: format!(
+                                "{message}; check access_key.access_key_id/access_key_secret"
+                            ),
+                        },
+                        e => e,
+                    })?;
+                SourceMetrics::add(&self.metrics.token_refreshes, 1);
+                r
+            }
+        };
+        let t: TokenResponse = parse_json(&url, &reply.body)?;
+        if t.access_token.is_empty() {
+            return Err(CxoneError::Protocol {
+                url,
+                message: "the token response has an empty access_token".into(),
+            });
+        }
+        if let Ok(mut g) = ak.refresh.lock() {
+            *g = t.refresh_token.clone();
+        }
+        if let Some(tenant) = crate::auth::tenant_id_of(t.access_token.expose())
+            && let Ok(mut g) = ak.tenant.lock()
+        {
+            *g = Some(tenant);
+        }
+        let lifetime = t.lifetime();
+        Ok((t.access_token, lifetime))
     }
 
     fn exports_url(&self) -> String {
@@ -188,6 +439,9 @@ impl Client {
     }
 
     async fn fetch_token(&self) -> Result<(Secret, Duration), CxoneError> {
+        if let Some(ak) = &self.access_key {
+            return self.fetch_access_key_token(ak).await;
+        }
         let url = self.token_url.clone();
         let form = [
             ("grant_type", "client_credentials"),
@@ -223,9 +477,26 @@ impl Client {
         window: Option<&Window>,
         build: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
     ) -> Result<Reply, CxoneError> {
+        self.execute_with(ep, method, url, window, build, CallOpts::default())
+            .await
+    }
+
+    /// [`Client::execute`] with per-call options for the real dialects.
+    pub async fn execute_with(
+        &self,
+        ep: Endpoint,
+        method: Method,
+        url: &str,
+        window: Option<&Window>,
+        build: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
+        opts: CallOpts,
+    ) -> Result<Reply, CxoneError> {
         let mut retries: u32 = 0;
         let mut refreshed = false;
         loop {
+            if opts.spaced {
+                self.spacing.acquire().await;
+            }
             self.limiter.acquire().await;
             let token = if ep == Endpoint::Token {
                 None
@@ -233,6 +504,9 @@ impl Client {
                 Some(Box::pin(self.tokens.get(|| self.fetch_token())).await?)
             };
             let mut req = build(self.http.request(method.clone(), url));
+            if opts.accept_json {
+                req = req.header(reqwest::header::ACCEPT, "application/json");
+            }
             if let Some(t) = &token {
                 let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose()))
                     .map_err(|_| CxoneError::Protocol {
@@ -277,6 +551,18 @@ impl Client {
                     SourceMetrics::add(&self.metrics.bytes, reply.body.len() as u64);
                     match status {
                         200..=299 => return Ok(reply),
+                        403 | 404 | 410 if opts.pass_denied => return Ok(reply),
+                        403 if opts.forbidden_is_throttle => {
+                            SourceMetrics::add(&self.metrics.throttled, 1);
+                            let wait = self.spacing.interval.max(self.policy.backoff(retries));
+                            self.limiter.hold_until(Instant::now() + wait);
+                            tracing::info!(
+                                endpoint = ep.as_str(),
+                                wait_ms = wait.as_millis() as u64,
+                                "403 from the Data Extraction API: too many calls; waiting"
+                            );
+                            (Duration::ZERO, "HTTP 403 (calls too frequent)".to_string())
+                        }
                         504 if ep == Endpoint::Create => {
                             SourceMetrics::add(&self.metrics.server_errors, 1);
                             return Ok(reply);
@@ -338,7 +624,7 @@ impl Client {
                             return Err(CxoneError::BadRequest {
                                 url: url.to_string(),
                                 window: window.map(Window::id),
-                                message: server_message(&reply.body),
+                                message: reply_message(&reply),
                             });
                         }
                         _ => {
@@ -346,7 +632,7 @@ impl Client {
                                 url: url.to_string(),
                                 status,
                                 window: window.map(Window::id),
-                                body: server_message(&reply.body),
+                                body: reply_message(&reply),
                             });
                         }
                     }
@@ -377,7 +663,10 @@ fn missing(key: &str, env: &str) -> CxoneError {
     }
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(url: &str, body: &[u8]) -> Result<T, CxoneError> {
+pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(
+    url: &str,
+    body: &[u8],
+) -> Result<T, CxoneError> {
     serde_json::from_slice(body).map_err(|e| CxoneError::Protocol {
         url: url.to_string(),
         message: format!("{e} in `{}`", snippet(body)),
@@ -400,6 +689,15 @@ fn server_message(body: &[u8]) -> String {
             message: Some(x),
         }) => x,
         _ => snippet(body),
+    }
+}
+
+/// The text of an error answer: the `icStatusDescription` header (the Reporting API
+/// puts it there with an empty body), else the body's message.
+pub(crate) fn reply_message(reply: &Reply) -> String {
+    match reply.header("icStatusDescription") {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => server_message(&reply.body),
     }
 }
 

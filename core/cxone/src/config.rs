@@ -127,7 +127,9 @@ pub struct CxoneConfig {
     /// Default: `analytics:export:read analytics:export:write reports:read`.
     #[serde(default = "default_scope")]
     pub scope: String,
-    /// The report to export. Example: `3a2b1c4d-5e6f-4a8b-9c0d-e1f2a3b4c5d6`.
+    /// The report to export (analytics-export only; ignored by the real APIs).
+    /// Example: `3a2b1c4d-5e6f-4a8b-9c0d-e1f2a3b4c5d6`.
+    #[serde(default)]
     pub report_id: String,
     /// Date range to export; split into windows of at most `max_window_days`.
     pub date_range: DateRangeConfig,
@@ -198,6 +200,188 @@ pub struct CxoneConfig {
     /// does this and passes its URL as the override). Default: none.
     #[serde(default)]
     pub simulator: Option<tributary_cxone_sim::SimConfig>,
+    /// Which CXone API to read: `analytics-export` (the tutorial's contract, default),
+    /// `reporting` (completed contacts, paged JSON) or `data-extraction` (jobs → CSV).
+    #[serde(default)]
+    pub api: ApiDialect,
+    /// How to authenticate: `client-credentials` (the tutorial's, default) or
+    /// `access-key` (the real flow: discovery, password grant, refresh tokens).
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// Settings of `auth: access-key`.
+    #[serde(default)]
+    pub access_key: AccessKeyConfig,
+    /// Settings of `api: reporting`.
+    #[serde(default)]
+    pub reporting: ReportingConfig,
+    /// Settings of `api: data-extraction`.
+    #[serde(default)]
+    pub data_extraction: DataExtractionConfig,
+    /// Field mapping from the API's records to Arrow columns (real APIs only). Default:
+    /// the built-in mapping of the dialect (see `mapping::default_mapping`), which folds
+    /// renamed fields of old API versions and display-name CSV headers onto the
+    /// interaction schema.
+    #[serde(default)]
+    pub mapping: Option<Vec<crate::mapping::FieldMapping>>,
+}
+
+/// Which CXone API the source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiDialect {
+    /// The tutorial's analytics export jobs (`/api/v2/analytics/data-exports`).
+    #[default]
+    AnalyticsExport,
+    /// The Reporting API's completed contacts (`/inContactAPI/services/vNN.0/contacts/completed`).
+    Reporting,
+    /// The Data Extraction API (`/data-extraction/v1/jobs`, CSV downloads).
+    DataExtraction,
+}
+
+/// How the source authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// OAuth client credentials at `token_url` (the tutorial's).
+    #[default]
+    ClientCredentials,
+    /// Access key id + secret (password grant, HTTP Basic client auth, refresh tokens),
+    /// token endpoint from OpenID discovery, API base from the tenant's configuration.
+    AccessKey,
+}
+
+/// Environment variable read when `access_key.access_key_id` is absent.
+pub const ENV_ACCESS_KEY_ID: &str = "CXONE_ACCESS_KEY_ID";
+/// Environment variable read when `access_key.access_key_secret` is absent.
+pub const ENV_ACCESS_KEY_SECRET: &str = "CXONE_ACCESS_KEY_SECRET";
+/// The discovery host of commercial tenants.
+pub const DEFAULT_DISCOVERY_URL: &str = "https://cxone.niceincontact.com";
+
+/// `auth: access-key` settings. With the built-in simulator every endpoint is
+/// discovered from the simulator's URL and the configured ones are ignored.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct AccessKeyConfig {
+    /// Base of the OpenID discovery document (`{discovery_url}/.well-known/openid-configuration`).
+    /// Default: `https://cxone.niceincontact.com` (FedRAMP: `https://cxone-gov.niceincontact.com`).
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    /// Token endpoint; skips the OpenID discovery. Example: `https://cxone.niceincontact.com/auth/token`.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// The API user's access key id. Default: the `CXONE_ACCESS_KEY_ID` environment variable.
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    /// The access key secret. Default: the `CXONE_ACCESS_KEY_SECRET` environment variable.
+    #[serde(default)]
+    pub access_key_secret: Option<Secret>,
+    /// The registered application's client id (HTTP Basic client authentication).
+    /// Default: the top-level `client_id` (or `CXONE_API_KEY`).
+    #[serde(default)]
+    pub client_id: Option<Secret>,
+    /// The registered application's client secret. Default: the top-level
+    /// `client_secret` (or `CXONE_API_SECRET`).
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// The tenant configuration document. Default:
+    /// `{discovery_url}/.well-known/cxone-configuration` (queried with `?tenantId=`).
+    #[serde(default)]
+    pub tenant_config_url: Option<String>,
+    /// The API base; skips the tenant discovery. Example: `https://api-na1.niceincontact.com`.
+    #[serde(default)]
+    pub api_endpoint: Option<String>,
+}
+
+/// `api: reporting` settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ReportingConfig {
+    /// API version in the path. Default: `v26.0`. Example: `v12.0` (old field names).
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Fields requested (`fields=`); empty asks for all. Example: `[contactId, lastUpdateTime]`.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Query filters sent as they are: `mediaTypeId`, `skillId`, `agentId`, `teamId`, ...
+    /// Example: `{mediaTypeId: "4"}`.
+    #[serde(default)]
+    pub filters: std::collections::BTreeMap<String, String>,
+    /// Rows per page (`top`), 1 to 10000. Default: 10000.
+    #[serde(default = "default_top")]
+    pub top: u32,
+    /// Incremental bookmark: only rows with `lastUpdateTime` after this (RFC 3339) are
+    /// read, ordered by `lastUpdateTime asc`. The engine sets it from the state store
+    /// when `incremental: true`. Default: none (a full read).
+    #[serde(default)]
+    pub updated_since: Option<String>,
+    /// The record field whose maximum is the window's bookmark. Default: `lastUpdateTime`.
+    #[serde(default = "default_bookmark_field")]
+    pub bookmark_field: String,
+}
+
+impl Default for ReportingConfig {
+    fn default() -> Self {
+        Self {
+            api_version: default_api_version(),
+            fields: Vec::new(),
+            filters: Default::default(),
+            top: default_top(),
+            updated_since: None,
+            bookmark_field: default_bookmark_field(),
+        }
+    }
+}
+
+/// `api: data-extraction` settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct DataExtractionConfig {
+    /// Entity extracted. Default: `recording-interaction-metadata`.
+    #[serde(default = "default_entity")]
+    pub entity: String,
+    /// Entity version. Default: `1`.
+    #[serde(default = "default_entity_version")]
+    pub version: String,
+    /// Shortest interval between two calls to the extraction API (create, poll), in ms:
+    /// the tenant allows one call per 30 s and answers 403 otherwise. Default: 30000.
+    #[serde(default = "default_min_call_interval_ms")]
+    pub min_call_interval_ms: u64,
+    /// Fresh download links asked for after an expired one, per job. Default: 3.
+    #[serde(default = "default_link_retries")]
+    pub link_retries: u32,
+}
+
+impl Default for DataExtractionConfig {
+    fn default() -> Self {
+        Self {
+            entity: default_entity(),
+            version: default_entity_version(),
+            min_call_interval_ms: default_min_call_interval_ms(),
+            link_retries: default_link_retries(),
+        }
+    }
+}
+
+fn default_api_version() -> String {
+    "v26.0".into()
+}
+fn default_top() -> u32 {
+    10_000
+}
+fn default_bookmark_field() -> String {
+    "lastUpdateTime".into()
+}
+fn default_entity() -> String {
+    "recording-interaction-metadata".into()
+}
+fn default_entity_version() -> String {
+    "1".into()
+}
+fn default_min_call_interval_ms() -> u64 {
+    30_000
+}
+fn default_link_retries() -> u32 {
+    3
 }
 
 fn default_scope() -> String {
@@ -279,6 +463,12 @@ impl CxoneConfig {
             verify_record_count: true,
             incremental: false,
             simulator: None,
+            api: ApiDialect::default(),
+            auth: AuthMode::default(),
+            access_key: AccessKeyConfig::default(),
+            reporting: ReportingConfig::default(),
+            data_extraction: DataExtractionConfig::default(),
+            mapping: None,
         }
     }
 
@@ -299,7 +489,7 @@ impl CxoneConfig {
                 format!("must not be empty; the export API needs `{DEFAULT_SCOPE}`"),
             ));
         }
-        if self.report_id.trim().is_empty() {
+        if self.api == ApiDialect::AnalyticsExport && self.report_id.trim().is_empty() {
             p.push(ConfigProblem::new(
                 "report_id",
                 "must not be empty: set the id of the CXone report to export",
@@ -383,6 +573,7 @@ impl CxoneConfig {
                 format!("{rps} must be a positive number"),
             ));
         }
+        self.validate_real(&mut p);
         if let Some(sim) = &self.simulator
             && let Err(e) = sim.validate()
         {
@@ -391,10 +582,64 @@ impl CxoneConfig {
         if p.is_empty() { Ok(()) } else { Err(p) }
     }
 
+    fn validate_real(&self, p: &mut Vec<ConfigProblem>) {
+        let r = &self.reporting;
+        if !(1..=MAX_PAGE_SIZE).contains(&r.top) {
+            p.push(ConfigProblem::new(
+                "reporting.top",
+                format!("{} is outside 1..={MAX_PAGE_SIZE}", r.top),
+            ));
+        }
+        let v = r
+            .api_version
+            .strip_prefix('v')
+            .and_then(|v| v.strip_suffix(".0"));
+        if v.is_none_or(|v| v.parse::<u32>().is_err()) {
+            p.push(ConfigProblem::new(
+                "reporting.api_version",
+                format!("`{}` is not a version like `v26.0`", r.api_version),
+            ));
+        }
+        if let Some(u) = &r.updated_since
+            && chrono::DateTime::parse_from_rfc3339(u).is_err()
+        {
+            p.push(ConfigProblem::new(
+                "reporting.updated_since",
+                format!("`{u}` is not an RFC 3339 timestamp (2024-05-01T12:00:00Z)"),
+            ));
+        }
+        if self.data_extraction.entity.trim().is_empty() {
+            p.push(ConfigProblem::new(
+                "data_extraction.entity",
+                "must not be empty",
+            ));
+        }
+        if self.data_extraction.min_call_interval_ms == 0 {
+            p.push(ConfigProblem::new(
+                "data_extraction.min_call_interval_ms",
+                "must be at least 1 (the tenant allows one call per 30000 ms)",
+            ));
+        }
+        let a = &self.access_key;
+        for (key, u) in [
+            ("access_key.discovery_url", &a.discovery_url),
+            ("access_key.token_endpoint", &a.token_endpoint),
+            ("access_key.tenant_config_url", &a.tenant_config_url),
+            ("access_key.api_endpoint", &a.api_endpoint),
+        ] {
+            if let Some(u) = u {
+                check_url(key, u, p);
+            }
+        }
+        if let Some(m) = &self.mapping {
+            crate::mapping::validate(m, p);
+        }
+    }
+
     fn validate_urls(&self, p: &mut Vec<ConfigProblem>) {
         match &self.base_url {
             Some(u) => check_url("base_url", u, p),
-            None if self.simulator.is_none() => p.push(ConfigProblem::new(
+            None if self.simulator.is_none() && self.auth == AuthMode::ClientCredentials => p.push(ConfigProblem::new(
                 "base_url",
                 "missing: set the tenant URL, e.g. https://{siteId}.api.cxone.com (or `simulator`)",
             )),
@@ -410,13 +655,33 @@ impl CxoneConfig {
             // The built-in simulator gets default credentials when none are given.
             return;
         }
-        if resolve_secret(&self.client_id, ENV_API_KEY).is_none() {
+        if self.auth == AuthMode::AccessKey {
+            let a = &self.access_key;
+            if resolve_secret(&a.access_key_id, ENV_ACCESS_KEY_ID).is_none() {
+                p.push(ConfigProblem::new(
+                    "access_key.access_key_id",
+                    format!("missing: set it or the {ENV_ACCESS_KEY_ID} environment variable"),
+                ));
+            }
+            if resolve_secret(&a.access_key_secret, ENV_ACCESS_KEY_SECRET).is_none() {
+                p.push(ConfigProblem::new(
+                    "access_key.access_key_secret",
+                    format!("missing: set it or the {ENV_ACCESS_KEY_SECRET} environment variable"),
+                ));
+            }
+        }
+        let nested = |s: &Option<Secret>| self.auth == AuthMode::AccessKey && s.is_some();
+        if resolve_secret(&self.client_id, ENV_API_KEY).is_none()
+            && !nested(&self.access_key.client_id)
+        {
             p.push(ConfigProblem::new(
                 "client_id",
                 format!("missing: set client_id or the {ENV_API_KEY} environment variable"),
             ));
         }
-        if resolve_secret(&self.client_secret, ENV_API_SECRET).is_none() {
+        if resolve_secret(&self.client_secret, ENV_API_SECRET).is_none()
+            && !nested(&self.access_key.client_secret)
+        {
             p.push(ConfigProblem::new(
                 "client_secret",
                 format!("missing: set client_secret or the {ENV_API_SECRET} environment variable"),

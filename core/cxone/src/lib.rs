@@ -48,14 +48,19 @@ mod client;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod mapping;
 pub mod metrics;
 pub mod payload;
+mod real;
 pub mod retry;
 pub mod secret;
 pub mod source;
 pub mod window;
 
-pub use config::{ConfigProblem, CxoneConfig, DateRangeConfig, ExportFormat};
+pub use config::{
+    AccessKeyConfig, ApiDialect, AuthMode, ConfigProblem, CxoneConfig, DataExtractionConfig,
+    DateRangeConfig, ExportFormat, ReportingConfig,
+};
 pub use decode::output_schema;
 pub use error::{CxoneError, Result};
 pub use metrics::{Endpoint, MetricsSnapshot, SourceMetrics};

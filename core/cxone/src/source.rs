@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{Client, CreateOutcome};
-use crate::config::{CxoneConfig, ExportFormat};
+use crate::config::{ApiDialect, CxoneConfig, ExportFormat};
 use crate::decode::PageDecoder;
 use crate::error::CxoneError;
 use crate::metrics::SourceMetrics;
@@ -56,6 +56,10 @@ pub struct WindowReport {
     pub splits: u32,
     /// From the first create to the last page, in ms.
     pub latency_ms: u64,
+    /// `api: reporting`: the largest `lastUpdateTime` read in the window (RFC 3339, ms),
+    /// else the `updated_since` it started from. Store the maximum over the windows
+    /// of a successful run and pass it back as `reporting.updated_since`.
+    pub bookmark: Option<String>,
 }
 
 /// Restarts of one export's pagination after expired page tokens.
@@ -78,11 +82,12 @@ struct Prepared {
 }
 
 #[derive(Debug)]
-struct Inner {
-    cfg: CxoneConfig,
-    client: Client,
+pub(crate) struct Inner {
+    pub(crate) cfg: CxoneConfig,
+    pub(crate) client: Client,
     decoder: PageDecoder,
-    metrics: Arc<SourceMetrics>,
+    mapped: Option<crate::mapping::MappedDecoder>,
+    pub(crate) metrics: Arc<SourceMetrics>,
 }
 
 /// The CXone source.
@@ -99,7 +104,10 @@ impl CxoneSource {
     /// [`CxoneError::Config`] with every problem, or [`CxoneError::Client`].
     pub fn new(cfg: CxoneConfig, base_url_override: Option<String>) -> Result<Self, CxoneError> {
         let mut problems = cfg.validate().err().unwrap_or_default();
-        let base = cfg.effective_base_url(base_url_override.as_deref());
+        let access_key = cfg.auth == crate::config::AuthMode::AccessKey;
+        let base = cfg
+            .effective_base_url(base_url_override.as_deref())
+            .or_else(|| access_key.then(String::new));
         if base.is_none() && problems.iter().all(|p| p.key != "base_url") {
             problems.push(crate::config::ConfigProblem::new(
                 "base_url",
@@ -125,13 +133,31 @@ impl CxoneSource {
                 Secret::new(sim.client_secret.expose()),
             )
         });
-        let client = Client::new(&cfg, base, metrics.clone(), defaults)?;
+        let mut client = Client::new(&cfg, base, metrics.clone(), defaults)?;
+        if access_key {
+            let defaults = cfg.simulator.as_ref().map(|sim| {
+                (
+                    Secret::new(sim.access_key_id.clone()),
+                    Secret::new(sim.access_key_secret.expose()),
+                )
+            });
+            client = client.with_access_key(&cfg, base_url_override.as_deref(), defaults)?;
+        }
         let decoder = PageDecoder::new(&cfg);
+        let mapped = (cfg.api != ApiDialect::AnalyticsExport).then(|| {
+            crate::mapping::MappedDecoder::new(
+                cfg.mapping
+                    .clone()
+                    .unwrap_or_else(|| crate::mapping::default_mapping(cfg.api)),
+                &cfg.reporting.bookmark_field,
+            )
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,
                 client,
                 decoder,
+                mapped,
                 metrics,
             }),
         })
@@ -144,7 +170,10 @@ impl CxoneSource {
 
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
-        self.inner.decoder.schema().clone()
+        match &self.inner.mapped {
+            Some(m) => m.schema().clone(),
+            None => self.inner.decoder.schema().clone(),
+        }
     }
 
     /// Streams the windows in order; returns when all are done, the receiver is gone,
@@ -157,8 +186,10 @@ impl CxoneSource {
         windows: Vec<Window>,
         tx: Sender<SourceEvent>,
     ) -> Result<(), CxoneError> {
-        for w in &windows {
-            payload::build(&self.inner.cfg, w)?;
+        if self.inner.cfg.api == ApiDialect::AnalyticsExport {
+            for w in &windows {
+                payload::build(&self.inner.cfg, w)?;
+            }
         }
         let concurrency = self.inner.cfg.concurrency.max(1);
         let inner = self.inner.clone();
@@ -184,6 +215,31 @@ impl Inner {
     /// Creates (splitting on 504) and polls the export jobs of a window.
     async fn prepare(&self, window: Window) -> Result<Prepared, CxoneError> {
         let started = Instant::now();
+        match self.cfg.api {
+            ApiDialect::AnalyticsExport => {}
+            ApiDialect::Reporting => {
+                return Ok(Prepared {
+                    window,
+                    parts: Vec::new(),
+                    splits: 0,
+                    started,
+                });
+            }
+            ApiDialect::DataExtraction => {
+                let id = self.prepare_extraction(&window).await?;
+                let parts = vec![Part {
+                    window,
+                    export_id: id,
+                    total_records: None,
+                }];
+                return Ok(Prepared {
+                    window,
+                    parts,
+                    splits: 0,
+                    started,
+                });
+            }
+        }
         let mut todo = VecDeque::from([window]);
         let mut created = Vec::new();
         let mut splits = 0u32;
@@ -312,7 +368,39 @@ impl Inner {
             extra_fields: 0,
             splits: p.splits,
             latency_ms: 0,
+            bookmark: None,
         };
+        if let Some(dec) = &self.mapped {
+            let go_on = match self.cfg.api {
+                ApiDialect::Reporting => {
+                    self.stream_reporting(dec, p.window, &mut report, tx)
+                        .await?
+                }
+                _ => {
+                    let mut ok = true;
+                    for part in &p.parts {
+                        ok = ok
+                            && self
+                                .stream_extraction(
+                                    dec,
+                                    part.window,
+                                    &part.export_id,
+                                    &mut report,
+                                    tx,
+                                )
+                                .await?;
+                    }
+                    ok
+                }
+            };
+            if !go_on {
+                return Ok(false);
+            }
+            report.latency_ms = p.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+            SourceMetrics::add(&self.metrics.windows, 1);
+            tracing::info!(window = %p.window, records = report.records, pages = report.pages, "window complete");
+            return Ok(tx.send(SourceEvent::WindowEnd(report)).await.is_ok());
+        }
         for part in &p.parts {
             let mut token: Option<String> = None;
             let mut page_no: u64 = 0;

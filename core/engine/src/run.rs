@@ -173,7 +173,9 @@ pub async fn plan(
         .first()
         .ok_or_else(|| EngineError::Usage("the pipeline has no source".into()))?;
     let state = StateStore::open(&pipeline.header.state.url, &pipeline.header.name)?;
-    let cursor = if cfg.incremental {
+    // Reporting runs always cover the whole range (an old contact can be updated later);
+    // their incremental state is the `updatedSince` bookmark instead.
+    let cursor = if cfg.incremental && cfg.api != tributary_cxone::ApiDialect::Reporting {
         state
             .cursor(&spec.name)
             .await?
@@ -286,6 +288,27 @@ async fn run_inner(
     // Plan.
     let today = opts.today.unwrap_or_else(|| Utc::now().date_naive());
     let all = plan(pipeline, today, opts.shard).await?;
+    let reporting_incremental =
+        source_cfg.incremental && source_cfg.api == tributary_cxone::ApiDialect::Reporting;
+    let bookmark_before = if reporting_incremental {
+        state.bookmark(&source_spec.name).await?
+    } else {
+        None
+    };
+    // An incremental reporting run covers the same windows as the last one but lands only
+    // the rows updated since its bookmark: its windows get their own keys, so the sinks add
+    // files instead of replacing the last run's, and a resumed increment still overwrites
+    // its own partial files.
+    let tag: Option<String> = bookmark_before
+        .as_ref()
+        .map(|b| b.chars().filter(|c| c.is_ascii_alphanumeric()).collect());
+    let key = {
+        let tag = tag.clone();
+        move |w: &Window| match &tag {
+            Some(t) => format!("{}-u{t}", w.id()),
+            None => w.id(),
+        }
+    };
     let done = if opts.resume {
         state.completed_windows().await?
     } else {
@@ -293,7 +316,7 @@ async fn run_inner(
     };
     let windows: Vec<Window> = all
         .iter()
-        .filter(|w| !done.contains(&w.id()))
+        .filter(|w| !done.contains(&key(w)))
         .copied()
         .collect();
     summary.windows_planned = windows.len();
@@ -345,8 +368,12 @@ async fn run_inner(
         base_override = Some(h.base_url());
         sim_handle = Some(h);
     }
+    let mut effective_cfg = source_cfg.clone();
+    if let Some(b) = &bookmark_before {
+        effective_cfg.reporting.updated_since = Some(b.clone());
+    }
     let source =
-        CxoneSource::new(source_cfg.clone(), base_override).map_err(|e| EngineError::Source {
+        CxoneSource::new(effective_cfg, base_override).map_err(|e| EngineError::Source {
             component: format!("sources.{}", source_spec.name),
             message: e.to_string(),
         })?;
@@ -499,6 +526,7 @@ async fn run_inner(
         let run_id = run_id.clone();
         let component = source_component.clone();
         let windows = windows.clone();
+        let key = key.clone();
         tokio::spawn(async move {
             let (stx, mut srx) = mpsc::channel::<SourceEvent>(cap);
             let src = Arc::clone(&source);
@@ -529,7 +557,7 @@ async fn run_inner(
                     SourceEvent::WindowEnd(report) => {
                         let cp = Arc::new(Checkpoint {
                             run_id: run_id.clone(),
-                            window_id: report.window.id(),
+                            window_id: key(&report.window),
                             window_start: report.window.start.to_rfc3339(),
                             window_end: report.window.end.to_rfc3339(),
                         });
@@ -566,11 +594,24 @@ async fn run_inner(
     let n_sinks = pipeline.sinks.len();
     let mut states: HashMap<String, WindowState> = HashMap::new();
     let mut first_error: Option<EngineError> = None;
+    let mut max_bookmark: Option<String> = None;
     let mut closed_acks: BTreeMap<String, tributary_plugin_sdk::Ack> = BTreeMap::new();
     while let Some(event) = ev_rx.recv().await {
         match event {
             Event::SourceWindow(report) => {
-                let id = report.window.id();
+                if let Some(b) = &report.bookmark {
+                    let newer = match (&max_bookmark, chrono::DateTime::parse_from_rfc3339(b)) {
+                        (None, Ok(_)) => true,
+                        (Some(cur), Ok(new)) => chrono::DateTime::parse_from_rfc3339(cur)
+                            .map(|c| new > c)
+                            .unwrap_or(true),
+                        (_, Err(_)) => false,
+                    };
+                    if newer {
+                        max_bookmark = Some(b.clone());
+                    }
+                }
+                let id = key(&report.window);
                 states
                     .entry(id)
                     .or_insert_with(|| WindowState {
@@ -629,7 +670,7 @@ async fn run_inner(
                         };
                         state
                             .mark_window(&WindowRecord {
-                                window_id: w.id(),
+                                window_id: key(&w),
                                 start: w.start.to_rfc3339(),
                                 end: w.end.to_rfc3339(),
                                 records,
@@ -640,7 +681,7 @@ async fn run_inner(
                         if let Some(a) = audit.as_mut() {
                             a.append(obj(serde_json::json!({
                                 "kind": "window", "ts": Utc::now().to_rfc3339(), "pipeline": header.name, "run_id": run_id,
-                                "window": {"id": w.id(), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339()},
+                                "window": {"id": key(&w), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339()},
                                 "source": report, "components": ws.metrics, "files": ws.files,
                             })))?;
                         }
@@ -725,7 +766,12 @@ async fn run_inner(
         Err(EngineError::Interrupted) => "interrupted",
         Err(_) => "failed",
     };
-    if result.is_ok() && source_cfg.incremental && opts.shard.is_none() {
+    if result.is_ok() && reporting_incremental && opts.shard.is_none() {
+        if let Some(b) = &max_bookmark {
+            state.put_bookmark(&source_spec.name, b).await?;
+        }
+    }
+    if result.is_ok() && source_cfg.incremental && !reporting_incremental && opts.shard.is_none() {
         if let Some(end) = plan_end {
             state
                 .put_cursor(&source_spec.name, &end.to_rfc3339())
@@ -748,6 +794,7 @@ async fn run_inner(
             "kind": "run_end", "ts": Utc::now().to_rfc3339(), "pipeline": header.name, "run_id": run_id, "status": status,
             "error": result.as_ref().err().map(|e| e.to_string()), "windows_done": summary.windows_done, "records": summary.records,
             "cursor_before": cursor_before, "cursor_after": plan_end.map(|e| e.to_rfc3339()),
+            "bookmark_before": bookmark_before, "bookmark_after": max_bookmark.clone().or(bookmark_before.clone()),
             "transforms": summary.transform_metrics, "source_metrics": summary.source_metrics,
         })))?;
         if let Some(url) = header.audit.as_ref().and_then(|c| c.url.as_ref()) {

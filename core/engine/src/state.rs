@@ -194,6 +194,33 @@ impl StateStore {
             .and_then(|v| v.get("end").and_then(|e| e.as_str()).map(str::to_string)))
     }
 
+    /// The reporting bookmark of a source: the latest `lastUpdateTime` landed.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn bookmark(&self, source: &str) -> Result<Option<String>, EngineError> {
+        Ok(self
+            .get_json::<serde_json::Value>(&format!("bookmark-{}.json", safe(source)))
+            .await?
+            .and_then(|v| {
+                v.get("updated_since")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_string)
+            }))
+    }
+
+    /// Stores the reporting bookmark of a source.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    pub async fn put_bookmark(&self, source: &str, updated_since: &str) -> Result<(), EngineError> {
+        self.put_json(
+            &format!("bookmark-{}.json", safe(source)),
+            &serde_json::json!({ "updated_since": updated_since }),
+        )
+        .await
+    }
+
     /// Stores the incremental cursor of a source.
     ///
     /// # Errors

@@ -41,27 +41,9 @@ use tributary_plugin_sdk::{
 /// The freshest `lib<name>.so` next to this test executable: `target/<profile>/` (copied
 /// there by `cargo build`) or `target/<profile>/deps/` (where cargo compiles it).
 fn so_path(name: &str) -> PathBuf {
-    let file = format!("lib{name}.so");
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let profile = deps.parent().unwrap();
-    let newest = [profile.join(&file), deps.join(&file)]
-        .into_iter()
-        .filter_map(|p| {
-            let modified = std::fs::metadata(&p).ok()?.modified().ok()?;
-            Some((modified, p))
-        })
-        .max_by_key(|(modified, _)| *modified);
-    match newest {
-        Some((_, p)) => p,
-        None => panic!(
-            "{file} not found in {} or {}; build it first: cargo build --workspace \
-             (or cargo build -p {})",
-            profile.display(),
-            deps.display(),
-            name.replace('_', "-")
-        ),
-    }
+    tributary_plugin_sdk::abi::host::built_library(name).unwrap_or_else(|| {
+        panic!("lib{name}.so not found next to the test executable; build it first: cargo build --workspace")
+    })
 }
 
 fn load(name: &str) -> Arc<PluginLibrary> {

@@ -4,7 +4,6 @@
 
 mod receiver;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -265,14 +264,8 @@ fn receiver_down_spools_and_a_resumed_instance_redelivers_with_the_same_keys() {
 
 #[test]
 fn the_shared_library_delivers() {
-    let debug = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug");
-    let name = "libtributary_sink_webhook.so";
-    // `cargo test` builds the cdylib into deps/ (only `cargo build` copies it up).
-    let so = if debug.join("deps").join(name).exists() {
-        debug.join("deps").join(name)
-    } else {
-        debug.join(name)
-    };
+    let so = tributary_plugin_sdk::abi::host::built_library("tributary_sink_webhook")
+        .expect("libtributary_sink_webhook.so not built: run cargo build --workspace");
     let lib = PluginLibrary::load(&so, None).unwrap_or_else(|e| panic!("{}: {e}", so.display()));
     assert_eq!(lib.meta().name, "webhook");
     let schema = &lib.meta().config_schema;

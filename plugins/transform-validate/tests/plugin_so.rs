@@ -10,18 +10,10 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use tributary_plugin_sdk::abi::host::PluginLibrary;
 use tributary_plugin_sdk::{Checkpoint, CreateContext, ErrorKind, Outputs, PluginKind, Transform};
 
-/// The `.so` this `cargo test` built. The library target is compiled once as cdylib + rlib,
-/// so `target/debug/deps/` holds the fresh `.so`; `cargo test` does not copy it up to
-/// `target/debug/` (only `cargo build` does), where an older one may linger.
+/// The `.so` built with this test (whatever the target directory).
 fn so_path() -> PathBuf {
-    let debug = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug");
-    let name = "libtributary_transform_validate.so";
-    let fresh = debug.join("deps").join(name);
-    if fresh.exists() {
-        fresh
-    } else {
-        debug.join(name)
-    }
+    tributary_plugin_sdk::abi::host::built_library("tributary_transform_validate")
+        .expect("libtributary_transform_validate.so not built: run cargo build --workspace")
 }
 
 fn batch() -> RecordBatch {

@@ -668,3 +668,22 @@ impl Transform for ForeignTransform {
         self.inner.close(out)
     }
 }
+
+/// For tests and tools: the freshest `lib<name>.so` built next to the running executable,
+/// in `target/<profile>/` (where `cargo build` copies it) or `target/<profile>/deps/`
+/// (where cargo compiles it). Works whatever `CARGO_TARGET_DIR` is.
+pub fn built_library(name: &str) -> Option<PathBuf> {
+    let file = format!("lib{name}.{}", std::env::consts::DLL_EXTENSION);
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    let candidates = if dir.file_name().is_some_and(|n| n == "deps") {
+        vec![dir.join(&file), dir.parent()?.join(&file)]
+    } else {
+        vec![dir.join(&file), dir.join("deps").join(&file)]
+    };
+    candidates
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p)
+}

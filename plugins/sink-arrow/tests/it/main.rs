@@ -222,19 +222,8 @@ fn rerun_overwrites_and_removes_stale_files() {
 
 #[test]
 fn cdylib_roundtrip_through_the_sdk_host() {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let name = "libtributary_sink_arrow.so";
-    let so = [
-        target.join("debug/deps").join(name),
-        target.join("debug").join(name),
-    ]
-    .into_iter()
-    .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-    .max()
-    .map(|(_, p)| p)
-    .unwrap_or_else(|| panic!("{name} not built: run `cargo test -p tributary-sink-arrow`"));
+    let so = tributary_plugin_sdk::abi::host::built_library("tributary_sink_arrow")
+        .expect("libtributary_sink_arrow.so not built: run cargo build --workspace");
     let lib = PluginLibrary::load(&so, None).unwrap();
     assert_eq!(lib.meta().name, "arrow");
     let dir = tempfile::tempdir().unwrap();

@@ -12,22 +12,8 @@ use crate::common::pyarrow_read;
 use crate::local::{W1, cp, ctx};
 
 fn cdylib() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    // `cargo test` builds the crate's cdylib into `debug/deps/` (only `cargo build` copies it
-    // up to `debug/`); take the newer of the two.
-    let name = "libtributary_sink_parquet.so";
-    let candidates = [
-        target.join("debug/deps").join(name),
-        target.join("debug").join(name),
-    ];
-    let newest = candidates
-        .iter()
-        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p.clone())))
-        .max()
-        .map(|(_, p)| p);
-    newest.unwrap_or_else(|| panic!("{name} is not in {}/debug[/deps]: run `cargo test -p tributary-sink-parquet`, which builds it", target.display()))
+    tributary_plugin_sdk::abi::host::built_library("tributary_sink_parquet")
+        .expect("libtributary_sink_parquet.so not built: run cargo build --workspace")
 }
 
 fn every_type() -> RecordBatch {
