@@ -27,7 +27,9 @@ fn config(sim: &SimHandle, api: ApiDialect, auth: AuthMode) -> CxoneConfig {
     c.simulator = Some(sim.config().clone());
     c.max_window_days = 2;
     c.reporting.top = 100;
-    c.data_extraction.min_call_interval_ms = 20;
+    // Five times the simulator's limit below: transit delays on a loaded machine must not
+    // bring two calls closer than the server's window.
+    c.data_extraction.min_call_interval_ms = 100;
     c.initial_backoff_ms = 5;
     c.max_backoff_ms = 50;
     c.request_timeout_secs = 10;

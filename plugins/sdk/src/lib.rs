@@ -55,6 +55,7 @@
 pub mod abi;
 mod error;
 mod plugin;
+pub mod time;
 
 pub use error::{ErrorKind, PluginError, Result};
 pub use plugin::{

@@ -194,6 +194,26 @@ pub fn row_paths(batch: &RecordBatch, specs: &[PartitionSpec]) -> Result<Vec<Str
             )));
         };
         let values: Vec<String> = match spec.granularity {
+            // Fast path: canonical UTC strings (`2023-01-15T08:30:00.000Z`) partition by a
+            // prefix of themselves; anything else is parsed and formatted in full.
+            Some(g) if array.data_type() == &DataType::Utf8 => {
+                let prefix = match g {
+                    Granularity::Year => 4,
+                    Granularity::Month => 7,
+                    Granularity::Day => 10,
+                    Granularity::Hour => 13,
+                };
+                array
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| match v {
+                        Some(s) if tributary_plugin_sdk::time::parse_utc_millis(s).is_some() => s
+                            .get(..prefix)
+                            .map_or_else(|| format_time(parse_timestamp(s), g), str::to_string),
+                        other => format_time(other.and_then(parse_timestamp), g),
+                    })
+                    .collect()
+            }
             Some(g) => times(array.as_ref(), &spec.column)?
                 .into_iter()
                 .map(|t| format_time(t, g))

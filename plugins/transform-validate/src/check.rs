@@ -193,9 +193,13 @@ impl TsCol {
             TsCol::Absent => None,
             TsCol::BadType => Some(Err(())),
             TsCol::Str(a) => (!a.is_null(row)).then(|| {
-                chrono::DateTime::parse_from_rfc3339(a.value(row))
-                    .map(|t| t.timestamp_millis())
-                    .map_err(|_| ())
+                let v = a.value(row);
+                match tributary_plugin_sdk::time::parse_utc_millis(v) {
+                    Some(ms) => Ok(ms),
+                    None => chrono::DateTime::parse_from_rfc3339(v)
+                        .map(|t| t.timestamp_millis())
+                        .map_err(|_| ()),
+                }
             }),
             TsCol::Epoch { values, to_ms } => {
                 (!values.is_null(row)).then(|| Ok(to_ms(values.value(row))))
