@@ -87,9 +87,24 @@ fn main() {
         assert_eq!(ack.records as usize, ROWS);
         assert_eq!(rx.knobs.records().len(), ROWS);
         println!(
-            "webhook (gzip={gzip}, batch_size=500, concurrency=4, signed): {ROWS} rows in {secs:.3}s = {:.0} rows/s, {} requests",
+            "webhook (gzip={gzip}, batch_size=500, concurrency=4, signed): {ROWS} rows in {secs:.3}s = {:.0} rows/s, {} requests, peak RSS (VmHWM, receiver included) {} MiB",
             ROWS as f64 / secs,
-            ack.metrics["delivered_batches"]
+            ack.metrics["delivered_batches"],
+            peak_rss_mib()
         );
     }
+}
+
+/// Peak resident set of this process (sink, its buffered window and the in-process
+/// receiver with every record it stored), from /proc.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
 }
