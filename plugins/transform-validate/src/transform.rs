@@ -1,8 +1,6 @@
 //! The `validate` transform's lifecycle: per-batch checks, per-window and per-run metrics,
 //! the run-level threshold.
 
-use std::collections::HashSet;
-
 use arrow_array::RecordBatch;
 use tributary_plugin_sdk::{
     Ack, Checkpoint, CreateContext, Outputs, PluginError, PluginInfo, Result, Transform,
@@ -19,7 +17,7 @@ pub const INVALID_OUTPUT: &str = "invalid";
 pub struct Validate {
     checker: Checker,
     component: String,
-    seen: HashSet<String>,
+    seen: crate::check::SeenIds,
     window: Stats,
     window_batches: Vec<serde_json::Value>,
     run: Stats,
@@ -51,7 +49,7 @@ impl Validate {
         Validate {
             checker,
             component: component.to_string(),
-            seen: HashSet::new(),
+            seen: crate::check::SeenIds::default(),
             window: Stats::default(),
             window_batches: Vec::new(),
             run: Stats::default(),
