@@ -29,7 +29,10 @@
 //! ```no_run
 //! use tributary_plugin_sdk::{Checkpoint, CreateContext, PluginInfo, Sink};
 //! use tributary_sink_webhook::{WebhookConfig, WebhookSink};
-//! # fn batch() -> arrow_array::RecordBatch { unimplemented!() }
+//! # fn batch() -> arrow_array::RecordBatch {
+//! #     let ids = arrow_array::StringArray::from(vec!["c-1", "c-2"]);
+//! #     arrow_array::RecordBatch::try_from_iter([("id", std::sync::Arc::new(ids) as arrow_array::ArrayRef)]).unwrap_or_else(|_| arrow_array::RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty())))
+//! # }
 //! let ctx = CreateContext { pipeline: "p".into(), component: "notify".into(), data_dir: "/tmp/notify".into(), ..Default::default() };
 //! let mut sink = WebhookSink::create(WebhookConfig::new("http://127.0.0.1:8080/ingest"), &ctx)?;
 //! sink.write(&batch())?;
