@@ -29,7 +29,8 @@ fn entry_hash(prev: &str, entry_without_hash: &serde_json::Value) -> String {
     hex::encode(h.finalize())
 }
 
-fn head_path(log: &Path) -> PathBuf {
+/// The sidecar file that records the last entry of `log` (`audit.head`).
+pub fn head_path(log: &Path) -> PathBuf {
     log.with_extension("head")
 }
 

@@ -824,7 +824,7 @@ async fn copy_audit(path: &Path, url: &str) -> Result<()> {
         let data = if name == "audit.jsonl" {
             bytes.clone()
         } else {
-            tokio::fs::read(path.with_extension("head"))
+            tokio::fs::read(crate::audit::head_path(path))
                 .await
                 .unwrap_or_default()
         };

@@ -538,6 +538,8 @@ fn component(
     config.remove("inputs");
     let config = serde_json::Value::Object(config);
 
+    // A component whose type cannot be resolved keeps its inputs, so graph checks still
+    // see it; only its own keys go unchecked.
     let schema = match kind {
         ComponentKind::Source => {
             if !SOURCE_TYPES.contains(&type_name.as_str()) {
@@ -547,15 +549,10 @@ fn component(
                     did_you_mean(&type_name, SOURCE_TYPES.iter().copied())
                         .or(Some("the built-in source type is `cxone`".into())),
                 );
-                return Some(ComponentSpec {
-                    name: name.to_string(),
-                    kind,
-                    type_name,
-                    inputs,
-                    config,
-                });
+                None
+            } else {
+                Some(source_schema())
             }
-            source_schema()
         }
         ComponentKind::Transform | ComponentKind::Sink => {
             let want = if kind == ComponentKind::Sink {
@@ -564,7 +561,7 @@ fn component(
                 PluginKind::Transform
             };
             match registry.get(&type_name) {
-                Some(lib) if lib.meta().kind == want => lib.meta().config_schema.clone(),
+                Some(lib) if lib.meta().kind == want => Some(lib.meta().config_schema.clone()),
                 Some(lib) => {
                     c.push(
                         &key("type"),
@@ -574,13 +571,7 @@ fn component(
                         ),
                         None,
                     );
-                    return Some(ComponentSpec {
-                        name: name.to_string(),
-                        kind,
-                        type_name,
-                        inputs,
-                        config,
-                    });
+                    None
                 }
                 None => {
                     let known = registry.names(want);
@@ -596,18 +587,14 @@ fn component(
                         format!("no {want} plugin named `{type_name}`"),
                         Some(hint),
                     );
-                    return Some(ComponentSpec {
-                        name: name.to_string(),
-                        kind,
-                        type_name,
-                        inputs,
-                        config,
-                    });
+                    None
                 }
             }
         }
     };
-    check_against_schema(&schema, &config, base, c);
+    if let Some(schema) = &schema {
+        check_against_schema(schema, &config, base, c);
+    }
     Some(ComponentSpec {
         name: name.to_string(),
         kind,
