@@ -64,6 +64,7 @@ pub use plugin::{
 };
 
 pub use arrow_array;
+pub use arrow_data;
 pub use arrow_schema;
 pub use schemars;
 pub use serde;

@@ -534,10 +534,22 @@ fn every_column_type_round_trips_through_the_echo_so_on_both_outputs() {
     assert_eq!(lib.meta().name, "echo");
     assert_eq!(lib.meta().kind, PluginKind::Transform);
     assert_eq!(lib.meta().abi_version, ABI_VERSION);
+    // Passing the batch through (the host recognises its own buffers and checks their
+    // layout only), and emitting copies in new buffers (checked in full).
+    for fresh_buffers in [false, true] {
+        round_trip_through_echo(&lib, fresh_buffers);
+    }
+}
+
+fn round_trip_through_echo(lib: &Arc<PluginLibrary>, fresh_buffers: bool) {
     let mut t = lib
-        .create_transform(&json!({}), &CreateContext::default())
+        .create_transform(
+            &json!({ "fresh_buffers": fresh_buffers }),
+            &CreateContext::default(),
+        )
         .unwrap();
     for (what, batch) in batches_to_send() {
+        let what = format!("{what} (fresh_buffers: {fresh_buffers})");
         let mut out = Outputs::new();
         t.process(&batch, &mut out)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -955,4 +967,108 @@ fn malformed_descriptors_are_refused() {
         .unwrap();
     sink.write(&small_batch()).unwrap();
     assert_eq!(sink.flush(&cp()).unwrap().records, 0);
+}
+
+/// A C transform that hands the batch it was lent straight back, after `tamper`, a C
+/// statement run on `struct ArrowArray *a` / `const struct ArrowSchema *s` (`s` may be
+/// reassigned to describe the data differently).
+fn c_returning_transform(tamper: &str) -> String {
+    format!(
+        r#"#include "tributary_plugin.h"
+static void keep_schema(struct ArrowSchema *x) {{ x->release = 0; }}
+static struct ArrowSchema CHILD = {{ .format = "u", .name = "b", .flags = ARROW_FLAG_NULLABLE, .release = keep_schema }};
+static struct ArrowSchema *CHILDREN[1] = {{ &CHILD }};
+static struct ArrowSchema AS_UTF8 = {{ .format = "+s", .name = "", .n_children = 1, .children = CHILDREN, .release = keep_schema }};
+static int32_t c_create(const uint8_t *c, size_t cl, const uint8_t *x, size_t xl, void **i, TributaryBuffer *e) {{ (void)c; (void)cl; (void)x; (void)xl; (void)e; *i = (void *)1; return 0; }}
+static int32_t c_process(void *i, struct ArrowArray *a, const struct ArrowSchema *s, TributaryEmitFn emit, void *ctx, TributaryBuffer *e) {{
+  (void)i; (void)e; (void)AS_UTF8;
+  {tamper};
+  return emit(ctx, (const uint8_t *)"", 0, a, s);
+}}
+static int32_t c_flush(void *i, const uint8_t *c, size_t cl, TributaryEmitFn f, void *fc, TributaryBuffer *a, TributaryBuffer *e) {{ (void)i; (void)c; (void)cl; (void)f; (void)fc; (void)a; (void)e; return 0; }}
+static int32_t c_close(void *i, TributaryEmitFn f, void *fc, TributaryBuffer *a, TributaryBuffer *e) {{ (void)i; (void)f; (void)fc; (void)a; (void)e; return 0; }}
+static void c_destroy(void *i) {{ (void)i; }}
+static void c_free(TributaryBuffer b) {{ (void)b; }}
+static const TributaryPluginV1 DESCRIPTOR = {{ .abi_version = TRIBUTARY_ABI_VERSION, .descriptor_size = sizeof(TributaryPluginV1),
+  .kind = TRIBUTARY_KIND_TRANSFORM, .name = "c_returner", .version = "0.0.1", .config_schema = "{{}}", .create = c_create,
+  .process = c_process, .flush = c_flush, .close = c_close, .destroy = c_destroy, .free_buffer = c_free }};
+const TributaryPluginV1 *tributary_plugin_v1(void) {{ return &DESCRIPTOR; }}
+"#
+    )
+}
+
+fn one_column(name: &str, array: ArrayRef) -> RecordBatch {
+    RecordBatch::try_from_iter([(name, array)]).unwrap()
+}
+
+fn process_through(
+    so: &Path,
+    batch: &RecordBatch,
+) -> tributary_plugin_sdk::Result<Vec<RecordBatch>> {
+    let lib = PluginLibrary::load(so, None).unwrap();
+    let mut t = lib
+        .create_transform(&json!({}), &CreateContext::default())
+        .unwrap();
+    let mut out = Outputs::new();
+    t.process(batch, &mut out)?;
+    assert!(!t.is_poisoned());
+    Ok(out.take().into_iter().map(|(_, b)| b).collect())
+}
+
+/// Columns a transform passes through untouched skip the O(data) value check (they are
+/// the engine's own, valid, buffers); anything else a plugin hands back is checked in
+/// full. These C transforms return the lent buffers relabelled or with a false null
+/// count: the host must notice both, and still accept the honest pass-through.
+#[test]
+fn returned_batches_reusing_lent_buffers_are_checked_unless_truly_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let utf8_with_null = one_column(
+        "b",
+        Arc::new(StringArray::from(vec![Some("a"), None, Some("ccc")])) as ArrayRef,
+    );
+
+    // Honest pass-through, by a C plugin: accepted, unchanged.
+    let so = cc_shared(dir.path(), "pass", &c_returning_transform("(void)a"));
+    let back = process_through(&so, &utf8_with_null).unwrap();
+    assert_eq!(back, vec![utf8_with_null.clone()]);
+
+    // Binary bytes relabelled as UTF-8: the same buffers, another type. Valid UTF-8 goes
+    // through (as utf8); bytes that are not UTF-8 are refused.
+    let so = cc_shared(dir.path(), "retype", &c_returning_transform("s = &AS_UTF8"));
+    let ok = one_column(
+        "b",
+        Arc::new(BinaryArray::from(vec![b"ok".as_slice(), b"fine"])) as ArrayRef,
+    );
+    let back = process_through(&so, &ok).unwrap();
+    let strings = back[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(
+        strings.iter().collect::<Vec<_>>(),
+        [Some("ok"), Some("fine")]
+    );
+    let bad = one_column(
+        "b",
+        Arc::new(BinaryArray::from(vec![b"ok".as_slice(), b"\xff\xfe"])) as ArrayRef,
+    );
+    let err = process_through(&so, &bad).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Abi, "{err}");
+    assert!(
+        err.message.contains("invalid Arrow batch") && err.message.contains("utf-8"),
+        "{err}"
+    );
+
+    // The lent buffers with a false null count (2 where there is one null): refused. (A
+    // count of 0 would make arrow drop the validity bitmap on import: the null would come
+    // back as its slot's value, a change of data no check can tell from an edit.)
+    let so = cc_shared(
+        dir.path(),
+        "nullcount",
+        &c_returning_transform("a->children[0]->null_count = 2"),
+    );
+    let err = process_through(&so, &utf8_with_null).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Abi, "{err}");
+    assert!(err.message.contains("null_count"), "{err}");
 }

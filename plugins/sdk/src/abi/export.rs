@@ -244,20 +244,78 @@ pub fn batch_from_struct_data_with(
     data: arrow_data::ArrayData,
     validation: Validation,
 ) -> Result<RecordBatch> {
-    if !matches!(data.data_type(), arrow_schema::DataType::Struct(_)) {
-        return Err(PluginError::new(
-            ErrorKind::Abi,
-            format!(
-                "a batch must cross as a struct array, got {}",
-                data.data_type()
-            ),
-        ));
-    }
+    check_struct(&data)?;
     match validation {
         Validation::Full => data.validate_full(),
         Validation::Layout => data.validate(),
     }
-    .map_err(|e| PluginError::new(ErrorKind::Abi, format!("invalid Arrow batch: {e}")))?;
+    .map_err(invalid_batch)?;
+    struct_to_batch(data)
+}
+
+/// As [`batch_from_struct_data`], except that a column which is, buffer for buffer, one of
+/// the `lent` arrays (the columns the caller handed the plugin, valid by construction) is
+/// checked for layout only: its values are the very bytes that were valid when lent. Every
+/// other column (one the plugin built, sliced or retyped) is checked in full.
+///
+/// A pass-through transform thus costs O(columns) per batch instead of O(data). Skipping
+/// the value check adds no exposure: a plugin that wrote into buffers it was lent would
+/// already have corrupted the caller's own copy of them, which no check here could undo.
+///
+/// # Errors
+/// When the data is not a valid struct array without top-level nulls.
+pub fn batch_from_struct_data_lent(
+    data: arrow_data::ArrayData,
+    lent: &[arrow_data::ArrayData],
+) -> Result<RecordBatch> {
+    check_struct(&data)?;
+    data.validate_data().map_err(invalid_batch)?;
+    for (i, child) in data.child_data().iter().enumerate() {
+        let was_lent = lent.iter().any(|l| same_buffers(child, l));
+        if was_lent {
+            child.validate()
+        } else {
+            child.validate_full()
+        }
+        .map_err(|e| {
+            invalid_batch(arrow_schema::ArrowError::InvalidArgumentError(format!(
+                "column #{i}: {e}"
+            )))
+        })?;
+    }
+    struct_to_batch(data)
+}
+
+/// The same data type, offset, length, null counts and buffer addresses, all the way down.
+fn same_buffers(a: &arrow_data::ArrayData, b: &arrow_data::ArrayData) -> bool {
+    fn null_counts_match(a: &arrow_data::ArrayData, b: &arrow_data::ArrayData) -> bool {
+        a.null_count() == b.null_count()
+            && a.child_data()
+                .iter()
+                .zip(b.child_data())
+                .all(|(a, b)| null_counts_match(a, b))
+    }
+    a.ptr_eq(b) && null_counts_match(a, b)
+}
+
+fn check_struct(data: &arrow_data::ArrayData) -> Result<()> {
+    if matches!(data.data_type(), arrow_schema::DataType::Struct(_)) {
+        return Ok(());
+    }
+    Err(PluginError::new(
+        ErrorKind::Abi,
+        format!(
+            "a batch must cross as a struct array, got {}",
+            data.data_type()
+        ),
+    ))
+}
+
+fn invalid_batch(e: arrow_schema::ArrowError) -> PluginError {
+    PluginError::new(ErrorKind::Abi, format!("invalid Arrow batch: {e}"))
+}
+
+fn struct_to_batch(data: arrow_data::ArrayData) -> Result<RecordBatch> {
     let array = StructArray::from(data);
     if array.null_count() > 0 {
         return Err(PluginError::new(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use sha2::{Digest, Sha256};
 
-use super::export::{batch_from_struct_data, export_batch, with_schema_metadata};
+use super::export::{batch_from_struct_data_lent, export_batch, with_schema_metadata};
 use super::v1::{
     ABI_VERSION, CloseFn, CreateFn, DestroyFn, ENTRY_SYMBOL, EntryFn, FFI_ArrowArray,
     FFI_ArrowSchema, FlushFn, FreeBufferFn, HealthcheckFn, ProcessFn, STATUS_OK, TributaryBuffer,
@@ -381,6 +381,19 @@ unsafe impl Send for Instance {}
 struct EmitCtx {
     batches: Vec<(String, RecordBatch)>,
     error: Option<PluginError>,
+    /// The columns of the batch lent to the plugin in this call (empty in flush and
+    /// close): an emitted column that is one of them needs no value check.
+    lent: Vec<arrow_data::ArrayData>,
+}
+
+impl EmitCtx {
+    fn new(lent: Vec<arrow_data::ArrayData>) -> Self {
+        EmitCtx {
+            batches: Vec::new(),
+            error: None,
+            lent,
+        }
+    }
 }
 
 unsafe extern "C" fn host_emit(
@@ -410,7 +423,7 @@ unsafe extern "C" fn host_emit(
             .map_err(|e| {
                 PluginError::new(ErrorKind::Abi, format!("cannot import emitted batch: {e}"))
             })
-            .and_then(batch_from_struct_data)
+            .and_then(|data| batch_from_struct_data_lent(data, &ctx.lent))
             // SAFETY: as above.
             .and_then(|batch| with_schema_metadata(batch, unsafe { &*schema }));
         match imported {
@@ -497,10 +510,7 @@ impl Instance {
             .process
             .ok_or_else(|| PluginError::new(ErrorKind::Abi, "plugin has no process"))?;
         let (mut array, schema) = export_batch(batch)?;
-        let mut ctx = EmitCtx {
-            batches: Vec::new(),
-            error: None,
-        };
+        let mut ctx = EmitCtx::new(batch.columns().iter().map(|c| c.to_data()).collect());
         let mut err = TributaryBuffer::empty();
         // SAFETY: as in `write`; `ctx` outlives the call and `host_emit` matches EmitFn.
         let code = unsafe {
@@ -523,10 +533,13 @@ impl Instance {
         ctx: EmitCtx,
         out: &mut Outputs,
     ) -> Result<()> {
-        self.check(code, err)?;
+        let checked = self.check(code, err);
+        // The host's own refusal of an emitted batch says more than the status the plugin
+        // passed back up (poisoning after a panic has happened in `check` either way).
         if let Some(e) = ctx.error {
             return Err(e);
         }
+        checked?;
         for (name, batch) in ctx.batches {
             out.emit_to(&name, batch);
         }
@@ -552,10 +565,7 @@ impl Instance {
     fn flush(&mut self, checkpoint: &Checkpoint, out: &mut Outputs) -> Result<Ack> {
         self.live()?;
         let cp = serde_json::to_vec(checkpoint).map_err(|e| PluginError::runtime(e.to_string()))?;
-        let mut ctx = EmitCtx {
-            batches: Vec::new(),
-            error: None,
-        };
+        let mut ctx = EmitCtx::new(Vec::new());
         let mut ack = TributaryBuffer::empty();
         let mut err = TributaryBuffer::empty();
         // SAFETY: live instance; every pointer is valid for the call.
@@ -577,10 +587,7 @@ impl Instance {
 
     fn close(&mut self, out: &mut Outputs) -> Result<Ack> {
         self.live()?;
-        let mut ctx = EmitCtx {
-            batches: Vec::new(),
-            error: None,
-        };
+        let mut ctx = EmitCtx::new(Vec::new());
         let mut ack = TributaryBuffer::empty();
         let mut err = TributaryBuffer::empty();
         // SAFETY: live instance; every pointer is valid for the call.
