@@ -5,10 +5,13 @@
 //! records per request, encoded straight from Arrow with arrow-json.
 //!
 //! Design choices:
-//! - **Batches are cut at `flush`.** The idempotency key of a request is
-//!   `sha256_hex(pipeline \0 component \0 window_id \0 seq \0)`, and the engine only names
-//!   the window at `flush`, so a window's batches are held (as Arrow) until then. The same
-//!   window re-run (retry, `--resume`) yields the same keys, and a receiver can drop repeats.
+//! - **Requests leave as records arrive**: one per `batch_size` records, at most
+//!   `concurrency` unanswered, the window's last partial one at `flush`; memory is bounded
+//!   by `batch_size` x (`concurrency` + 1) records whatever the window's size. The
+//!   idempotency key chains each request to the previous one of its window over the records
+//!   only ([`request::idempotency_key`]), so the same window re-run (retry, `--resume`)
+//!   yields the same keys without the sink having to know the window's name (which the
+//!   engine gives only at `flush`), and a receiver can drop repeats.
 //! - **Signature** (when `secret` is set): `X-Tributary-Signature: v1=<hex HMAC-SHA256>` over
 //!   `<X-Tributary-Timestamp> "." <uncompressed body>`; the timestamp is the Unix time of each
 //!   attempt, so a receiver can refuse stale replays. With `gzip: true`, the receiver

@@ -32,26 +32,42 @@ pub struct Delivery {
     pub body: Arc<Vec<u8>>,
     /// Records in the body.
     pub records: u64,
-    /// The window it belongs to.
-    pub window_id: String,
-    /// Its sequence number within the window.
+    /// Its position among the requests of its window (0, 1, ...).
     pub seq: u64,
 }
 
-/// The idempotency key of a batch: SHA-256 (hex) of pipeline, component, window id and the
-/// batch's sequence number within the window, separated by NUL bytes.
-pub fn idempotency_key(pipeline: &str, component: &str, window_id: &str, seq: u64) -> String {
+/// The idempotency key of a request: SHA-256 (hex) over a format tag, the pipeline, the
+/// component, the key of the request before it in the same window (empty for the first)
+/// and the request's records as JSON (the body without its `timestamp`), NUL-separated.
+///
+/// Chaining makes the key depend on everything the window sent before, so two requests of
+/// one window never share a key, even with equal records; and since it depends on nothing
+/// but the window's records, the same window sent again (a retry, a `--resume`, a spool
+/// redelivery) yields the same keys, which is what lets a receiver drop repeats. The
+/// engine names a window only when it ends, so a key that needed the window's name would
+/// force the sink to hold the whole window in memory; this one does not.
+pub fn idempotency_key(pipeline: &str, component: &str, previous: &str, records: &[u8]) -> String {
     let mut h = Sha256::new();
     for part in [
+        b"tributary-webhook-v2".as_slice(),
         pipeline.as_bytes(),
         component.as_bytes(),
-        window_id.as_bytes(),
-        seq.to_string().as_bytes(),
+        previous.as_bytes(),
+        records,
     ] {
         h.update(part);
         h.update([0u8]);
     }
     hex::encode(h.finalize())
+}
+
+/// The records part of a body made by [`encode_body`]: the JSON array after `"records":`.
+pub fn records_of(body: &[u8]) -> &[u8] {
+    const MARK: &[u8] = b"\",\"records\":";
+    body.windows(MARK.len())
+        .position(|w| w == MARK)
+        .and_then(|i| body.get(i + MARK.len()..body.len().saturating_sub(1)))
+        .unwrap_or(body)
 }
 
 /// Encodes batches as `{"timestamp": "<now, RFC 3339>", "records": [...]}` with arrow-json
@@ -400,15 +416,33 @@ mod tests {
 
     #[test]
     fn keys_are_deterministic_and_distinct() {
-        let a = idempotency_key("p", "c", "w1", 0);
-        assert_eq!(a, idempotency_key("p", "c", "w1", 0));
+        let a = idempotency_key("p", "c", "", b"[1]");
+        assert_eq!(a, idempotency_key("p", "c", "", b"[1]"));
         assert_eq!(a.len(), 64);
-        assert_ne!(a, idempotency_key("p", "c", "w1", 1));
-        assert_ne!(a, idempotency_key("p", "c", "w2", 0));
+        assert_ne!(a, idempotency_key("p", "c", "", b"[2]"));
+        assert_ne!(a, idempotency_key("p", "c", &a, b"[1]"), "chained");
+        assert_ne!(a, idempotency_key("q", "c", "", b"[1]"));
         assert_ne!(
-            idempotency_key("pc", "", "w", 0),
-            idempotency_key("p", "c", "w", 0)
+            idempotency_key("pc", "", "", b"[1]"),
+            idempotency_key("p", "c", "", b"[1]")
         );
+    }
+
+    #[test]
+    fn the_key_ignores_the_timestamp_of_the_body() {
+        let b = RecordBatch::try_from_iter([(
+            "id",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        )])
+        .unwrap();
+        let one = encode_body(std::slice::from_ref(&b)).unwrap();
+        let mut two = one.clone();
+        // Another send time, same records.
+        let at = two.iter().position(|c| c.is_ascii_digit()).unwrap();
+        two[at] = if two[at] == b'1' { b'2' } else { b'1' };
+        assert_ne!(one, two);
+        assert_eq!(records_of(&one), br#"[{"id":"a"},{"id":"b"}]"#);
+        assert_eq!(records_of(&one), records_of(&two));
     }
 
     #[test]

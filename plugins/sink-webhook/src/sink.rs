@@ -1,5 +1,6 @@
-//! The `webhook` sink's lifecycle: buffer a window's batches, cut them into requests at
-//! `flush`, deliver them concurrently, spool what fails, redeliver the spool.
+//! The `webhook` sink's lifecycle: cut incoming batches into requests of `batch_size`
+//! records as they arrive, keep up to `concurrency` of them in flight, spool what fails,
+//! send a window's last partial request at `flush`, redeliver the spool.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tributary_plugin_sdk::{
 
 use crate::config::WebhookConfig;
 use crate::error::{Error, Result};
-use crate::request::{Deliverer, Delivery, Outcome, encode_body, idempotency_key};
+use crate::request::{Deliverer, Delivery, Outcome, encode_body, idempotency_key, records_of};
 use crate::spool::Spool;
 
 /// Counts since the last acknowledgement.
@@ -62,9 +63,17 @@ pub struct WebhookSink {
     spool: Spool,
     pipeline: String,
     component: String,
+    /// Rows received and not yet cut into a request (fewer than `batch_size`).
     pending: Vec<RecordBatch>,
-    window_id: Option<String>,
+    pending_rows: usize,
+    /// Requests sent and not yet answered (at most `concurrency`).
+    in_flight: JoinSet<(Delivery, Outcome)>,
+    /// The key of the window's previous request ("" at a window's start) and the next
+    /// request's position: see [`idempotency_key`].
+    previous_key: String,
     next_seq: u64,
+    /// The first request of the window the receiver refused; `flush` reports it.
+    rejected: Option<Error>,
     spool_drained: bool,
     counters: Counters,
 }
@@ -107,7 +116,9 @@ impl WebhookSink {
     /// # Errors
     /// [`Error::Setup`] when the HTTP client or runtime cannot start.
     pub fn new(cfg: crate::config::ValidatedConfig, ctx: &CreateContext) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // One worker: requests in flight progress while the plugin thread encodes the next.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .thread_name("tributary-webhook")
             .build()
@@ -126,8 +137,11 @@ impl WebhookSink {
             pipeline: ctx.pipeline.clone(),
             component: ctx.component.clone(),
             pending: Vec::new(),
-            window_id: None,
+            pending_rows: 0,
+            in_flight: JoinSet::new(),
+            previous_key: String::new(),
             next_seq: 0,
+            rejected: None,
             spool_drained: false,
             counters: Counters::default(),
         })
@@ -229,87 +243,125 @@ impl WebhookSink {
         Ok(())
     }
 
-    /// Cuts the buffered batches into requests of `batch_size` records, keyed for `window_id`.
-    fn cut(&mut self, window_id: &str) -> Result<Vec<Delivery>> {
-        if self.window_id.as_deref() != Some(window_id) {
-            self.window_id = Some(window_id.to_string());
-            self.next_seq = 0;
-        }
+    /// Cuts requests of `batch_size` records off the pending rows and sends them, and with
+    /// `all` the remainder too (the window's last, partial, request).
+    fn cut_and_send(&mut self, all: bool) -> Result<()> {
         let size = self.deliverer.config().batch_size;
-        let mut deliveries = Vec::new();
-        let mut chunk: Vec<RecordBatch> = Vec::new();
-        let mut chunk_rows = 0usize;
-        for batch in std::mem::take(&mut self.pending) {
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let take = (size - chunk_rows).min(batch.num_rows() - offset);
-                chunk.push(batch.slice(offset, take));
-                chunk_rows += take;
-                offset += take;
-                if chunk_rows == size {
-                    deliveries.push(self.keyed(window_id, &chunk, chunk_rows)?);
-                    chunk.clear();
-                    chunk_rows = 0;
+        while self.pending_rows >= size || (all && self.pending_rows > 0) {
+            let take = size.min(self.pending_rows);
+            let mut chunk = Vec::new();
+            let mut rows = 0;
+            while rows < take {
+                let Some(first) = self.pending.first_mut() else {
+                    break;
+                };
+                let n = (take - rows).min(first.num_rows());
+                chunk.push(first.slice(0, n));
+                rows += n;
+                if n == first.num_rows() {
+                    self.pending.remove(0);
+                } else {
+                    *first = first.slice(n, first.num_rows() - n);
+                }
+            }
+            self.pending_rows -= rows;
+            let body = encode_body(&chunk)?;
+            let key = idempotency_key(
+                &self.pipeline,
+                &self.component,
+                &self.previous_key,
+                records_of(&body),
+            );
+            self.previous_key.clone_from(&key);
+            let d = Delivery {
+                key,
+                body: Arc::new(body),
+                records: rows as u64,
+                seq: self.next_seq,
+            };
+            self.next_seq += 1;
+            self.send(d)?;
+        }
+        Ok(())
+    }
+
+    /// Puts a request in flight, first waiting for answers while `concurrency` are.
+    fn send(&mut self, d: Delivery) -> Result<()> {
+        while self.in_flight.len() >= self.deliverer.config().concurrency {
+            self.settle_one()?;
+        }
+        let deliverer = Arc::clone(&self.deliverer);
+        self.in_flight.spawn_on(
+            async move {
+                let outcome = deliverer.deliver(&d).await;
+                (d, outcome)
+            },
+            self.runtime.handle(),
+        );
+        Ok(())
+    }
+
+    /// Waits for every request in flight.
+    fn settle_all(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.settle_one()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one answer and books it: delivered, or spooled (given up or refused).
+    fn settle_one(&mut self) -> Result<()> {
+        let in_flight = &mut self.in_flight;
+        let Some(joined) = self.runtime.block_on(in_flight.join_next()) else {
+            return Ok(());
+        };
+        let (d, outcome) = joined.map_err(|e| Error::Setup {
+            // A delivery task panicked or was cancelled: its batch is not lost (the
+            // window is not acknowledged, and a resumed run sends it again).
+            reason: format!("a webhook delivery task failed: {e}"),
+        })?;
+        match outcome {
+            Outcome::Delivered { retries } => {
+                self.counters.retries += u64::from(retries);
+                self.counters.delivered_batches += 1;
+                self.counters.delivered_records += d.records;
+            }
+            Outcome::GaveUp { retries, error } => {
+                self.counters.retries += u64::from(retries);
+                let path = self.spool.put(&d, &error.to_string())?;
+                self.counters.spooled_batches += 1;
+                self.counters.spooled_records += d.records;
+                tracing::warn!(component = %self.component, key = %d.key, error = %error, path = %path.display(), "webhook batch spooled; the next run redelivers it");
+            }
+            Outcome::Rejected { retries, status } => {
+                self.counters.retries += u64::from(retries);
+                self.spool
+                    .put(&d, &format!("refused with status {status}"))?;
+                self.counters.spooled_batches += 1;
+                self.counters.spooled_records += d.records;
+                self.counters.rejected_batches += 1;
+                if self.rejected.is_none() {
+                    self.rejected = Some(Error::Rejected {
+                        url: self.deliverer.config().display_url.clone(),
+                        status,
+                        key: d.key.clone(),
+                        records: d.records,
+                        spool: self.spool.dir().display().to_string(),
+                    });
                 }
             }
         }
-        if chunk_rows > 0 {
-            deliveries.push(self.keyed(window_id, &chunk, chunk_rows)?);
-        }
-        Ok(deliveries)
+        Ok(())
     }
 
-    fn keyed(&mut self, window_id: &str, chunk: &[RecordBatch], rows: usize) -> Result<Delivery> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        Ok(Delivery {
-            key: idempotency_key(&self.pipeline, &self.component, window_id, seq),
-            body: Arc::new(encode_body(chunk)?),
-            records: rows as u64,
-            window_id: window_id.to_string(),
-            seq,
-        })
-    }
-
-    /// Sends everything buffered; spools what fails. A refused batch makes this an error
-    /// (after every batch has been delivered or spooled).
-    fn send(&mut self, window_id: &str) -> Result<()> {
-        let deliveries = self.cut(window_id)?;
-        let mut rejected = None;
-        for (d, outcome) in self.deliver_all(deliveries) {
-            match outcome {
-                Outcome::Delivered { retries } => {
-                    self.counters.retries += u64::from(retries);
-                    self.counters.delivered_batches += 1;
-                    self.counters.delivered_records += d.records;
-                }
-                Outcome::GaveUp { retries, error } => {
-                    self.counters.retries += u64::from(retries);
-                    let path = self.spool.put(&d, &error.to_string())?;
-                    self.counters.spooled_batches += 1;
-                    self.counters.spooled_records += d.records;
-                    tracing::warn!(component = %self.component, key = %d.key, error = %error, path = %path.display(), "webhook batch spooled; the next run redelivers it");
-                }
-                Outcome::Rejected { retries, status } => {
-                    self.counters.retries += u64::from(retries);
-                    self.spool
-                        .put(&d, &format!("refused with status {status}"))?;
-                    self.counters.spooled_batches += 1;
-                    self.counters.spooled_records += d.records;
-                    self.counters.rejected_batches += 1;
-                    if rejected.is_none() {
-                        rejected = Some(Error::Rejected {
-                            url: self.deliverer.config().display_url.clone(),
-                            status,
-                            key: d.key.clone(),
-                            records: d.records,
-                            spool: self.spool.dir().display().to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        match rejected {
+    /// Ends a window: its last request sent, every answer in, the key chain restarted.
+    /// A refused request makes this an error (after every request was answered or spooled).
+    fn end_window(&mut self) -> Result<()> {
+        self.cut_and_send(true)?;
+        self.settle_all()?;
+        self.previous_key.clear();
+        self.next_seq = 0;
+        match self.rejected.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -340,25 +392,31 @@ impl Sink for WebhookSink {
     fn write(&mut self, batch: &RecordBatch) -> PluginResult<()> {
         self.drain_spool()?;
         if batch.num_rows() > 0 {
+            self.pending_rows += batch.num_rows();
             self.pending.push(batch.clone());
+            self.cut_and_send(false)?;
         }
         Ok(())
     }
 
     fn flush(&mut self, checkpoint: &Checkpoint) -> PluginResult<Ack> {
         self.drain_spool()?;
-        self.send(&checkpoint.window_id)?;
+        self.end_window()?;
         Ok(self.ack(Some(&checkpoint.window_id)))
     }
 
     fn close(&mut self) -> PluginResult<Ack> {
         self.drain_spool()?;
-        // Batches written after the last checkpoint belong to a window the engine has not
-        // acknowledged (an interrupted or failed run). They are not sent: their idempotency
-        // keys depend on that window, and the resumed run re-sends the whole window under
-        // the same keys, so receivers see each record once.
-        let discarded: usize = self.pending.iter().map(|b| b.num_rows()).sum();
+        // Requests already in flight finish (or are spooled): nothing half-sent is dropped.
+        self.settle_all()?;
+        // Rows written after the last checkpoint that did not fill a request belong to a
+        // window the engine has not acknowledged (an interrupted or failed run). They are
+        // not sent: the resumed run sends the whole window again, and its requests get
+        // the same keys as the ones this run did send (the key chain depends on the
+        // window's records only), so receivers that honour the key see each record once.
+        let discarded = self.pending_rows;
         self.pending.clear();
+        self.pending_rows = 0;
         let mut ack = self.ack(None);
         if discarded > 0 {
             ack.metrics

@@ -18,13 +18,11 @@ use crate::request::Delivery;
 /// What is stored beside a spooled body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpoolMeta {
-    /// Format version (1).
+    /// Format version (2; version 1 also named the window, which is ignored now).
     pub version: u32,
     /// The idempotency key it was (and will again be) sent with.
     pub idempotency_key: String,
-    /// Its window.
-    pub window_id: String,
-    /// Its sequence number within the window.
+    /// Its position among the requests of its window.
     pub seq: u64,
     /// Records in the body.
     pub records: u64,
@@ -71,9 +69,8 @@ impl Spool {
     pub fn put(&self, d: &Delivery, reason: &str) -> Result<PathBuf> {
         fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
         let meta = SpoolMeta {
-            version: 1,
+            version: 2,
             idempotency_key: d.key.clone(),
-            window_id: d.window_id.clone(),
             seq: d.seq,
             records: d.records,
             content_type: "application/json".into(),
@@ -103,7 +100,7 @@ impl Spool {
         Ok(path)
     }
 
-    /// Every spooled batch, oldest key order (sorted by window, then sequence).
+    /// Every spooled batch, oldest first (by time spooled, then position in its window).
     ///
     /// # Errors
     /// [`Error::Spool`] when the directory or a file cannot be read or parsed.
@@ -136,12 +133,11 @@ impl Spool {
                 key: meta.idempotency_key.clone(),
                 body: Arc::new(body),
                 records: meta.records,
-                window_id: meta.window_id.clone(),
                 seq: meta.seq,
             };
             out.push((path, meta, d));
         }
-        out.sort_by(|a, b| (&a.1.window_id, a.1.seq).cmp(&(&b.1.window_id, b.1.seq)));
+        out.sort_by(|a, b| (&a.1.spooled_at, a.1.seq).cmp(&(&b.1.spooled_at, b.1.seq)));
         Ok(out)
     }
 
@@ -171,13 +167,13 @@ mod tests {
             key: format!("k{seq}"),
             body: Arc::new(format!("{{\"records\":[{seq}]}}\n").into_bytes()),
             records: 1,
-            window_id: "w".into(),
             seq,
         };
         spool.put(&d(1), "down").unwrap();
         spool.put(&d(0), "down").unwrap();
-        let listed = spool.list().unwrap();
+        let mut listed = spool.list().unwrap();
         assert_eq!(listed.len(), 2);
+        listed.sort_by(|a, b| a.2.key.cmp(&b.2.key));
         assert_eq!(listed[0].2.key, "k0");
         assert_eq!(listed[1].2.body.as_slice(), d(1).body.as_slice());
         assert_eq!(listed[1].1.reason, "down");
