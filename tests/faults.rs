@@ -293,13 +293,81 @@ fn checkpointed(dir: &Path, name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A moto S3 server on a fixed loopback port that records every request to a file and,
-/// when restarted, replays the recording: a restart keeps the objects, as a real S3
-/// server's does (moto alone keeps them only in memory). Killed on drop.
+/// A moto S3 server that records every request to a file and, when restarted, replays the
+/// recording: a restart keeps the objects, as a real S3 server's does (moto alone keeps
+/// them only in memory). Clients reach it through a [`Gate`] on a fixed port, which is
+/// shut while moto is down and while it replays, so that no client request interleaves
+/// with the replay (a real server is not reachable until its state is back). Killed on
+/// drop.
 struct Moto {
     child: Child,
-    port: u16,
+    gate: Arc<Gate>,
     recording: PathBuf,
+}
+
+/// A loopback TCP forwarder: while open, each connection to `port` is piped to the moto
+/// behind it; while shut, connections are dropped at once (as by a server that is down).
+struct Gate {
+    port: u16,
+    backend: std::sync::atomic::AtomicU16,
+    open: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    fn start(port: u16) -> Arc<Gate> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let gate = Arc::new(Gate {
+            port,
+            backend: std::sync::atomic::AtomicU16::new(0),
+            open: std::sync::atomic::AtomicBool::new(false),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        });
+        let g = Arc::clone(&gate);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if g.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                if !g.open.load(Ordering::SeqCst) {
+                    continue; // dropped: connection closed
+                }
+                let backend = g.backend.load(Ordering::SeqCst);
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", backend)) else {
+                    continue;
+                };
+                // Each direction ends when its source closes; then the other side is shut.
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        gate
+    }
+
+    fn open_to(&self, backend: u16) {
+        self.backend.store(backend, Ordering::SeqCst);
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    fn shut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees `stop`.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
 }
 
 impl Moto {
@@ -315,8 +383,14 @@ impl Moto {
         }
     }
 
+    /// A moto behind a gate on `port`.
     fn start(port: u16, recording: &Path) -> Moto {
+        Self::start_behind(Gate::start(port), recording)
+    }
+
+    fn start_behind(gate: Arc<Gate>, recording: &Path) -> Moto {
         let replay = recording.exists();
+        let port = free_port();
         let child = Command::new(Self::bin())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_ENABLE_RECORDING", "true")
@@ -333,7 +407,7 @@ impl Moto {
             });
         let mut moto = Moto {
             child,
-            port,
+            gate,
             recording: recording.to_path_buf(),
         };
         wait_until(20, "moto_server answering", || {
@@ -349,30 +423,36 @@ impl Moto {
                 "replaying the recording"
             );
         }
+        moto.gate.open_to(port);
         moto
     }
 
     /// SIGKILL: the server vanishes mid-request, as a crashed one does.
     fn kill(&mut self) {
+        self.gate.shut();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     fn restart(&mut self) {
         self.kill();
-        let again = Moto::start(self.port, &self.recording);
+        // The old process is dead; replacing `self` drops it without touching the gate.
+        let again = Moto::start_behind(Arc::clone(&self.gate), &self.recording);
         *self = again;
     }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        self.kill();
+        // Only the process: the gate may already front its successor (`restart`).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 /// Reads every landed Parquet object under `s3://bucket/prefix` with boto3 and pyarrow:
-/// (rows, digest of sorted ids, keys that are neither landed files nor manifests).
+/// (rows, digest of sorted ids, keys that are neither landed files, manifests nor window
+/// records naming only existing parts).
 fn read_s3(port: u16, bucket: &str, prefix: &str) -> (u64, String, Vec<String>) {
     let script = r#"
 import sys, io, json, hashlib, boto3, pyarrow.parquet as pq
@@ -387,6 +467,11 @@ for k in sorted(keys):
     if k.endswith('.parquet') and '/_tmp/' not in k:
         body = s3.get_object(Bucket=bucket, Key=k)['Body'].read()
         ids.extend(pq.read_table(io.BytesIO(body)).column('id').to_pylist())
+    elif '/_windows/' in k:
+        # A window's record of its parts must name only parts that exist.
+        record = json.loads(s3.get_object(Bucket=bucket, Key=k)['Body'].read())
+        if not all(prefix + '/' + p in keys for p in record['keys']):
+            other.append(k)
     elif '/_manifests/' not in k:
         other.append(k)
 ids = sorted(i for i in ids if i is not None)

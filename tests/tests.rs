@@ -487,6 +487,18 @@ fn lake_files(lake: &Path) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>)
                 && !p.to_string_lossy().contains("/_tmp/")
             {
                 good.push(p);
+            } else if p.to_string_lossy().contains("/_windows/") {
+                // A window's record of its parts must name only parts that exist.
+                let record: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap_or_default();
+                let keys = record["keys"].as_array().cloned().unwrap_or_default();
+                let consistent = record["keys"].is_array()
+                    && keys
+                        .iter()
+                        .all(|k| k.as_str().is_some_and(|k| lake.join(k).is_file()));
+                if !consistent {
+                    bad.push(p);
+                }
             } else if !p.to_string_lossy().contains("/_manifests/") {
                 bad.push(p);
             }

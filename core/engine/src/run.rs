@@ -386,20 +386,33 @@ async fn run_inner(
 
     // Instances.
     let data_root = Path::new(&header.state.url).join("..").join("data");
+    let shard_name = opts
+        .shard
+        .map(|s| format!("{}-of-{}", s.index, s.count))
+        .unwrap_or_default();
+    // Shards running side by side on one machine get a data directory each.
+    let instance_dir = |name: &str| {
+        if shard_name.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}-shard-{shard_name}")
+        }
+    };
     let ctx_for = |name: &str| CreateContext {
         component: name.to_string(),
         pipeline: header.name.clone(),
         data_dir: if header.state.url.contains("://") {
-            format!(".tributary/data/{}/{}", header.name, name)
+            format!(".tributary/data/{}/{}", header.name, instance_dir(name))
         } else {
             data_root
                 .join(&header.name)
-                .join(name)
+                .join(instance_dir(name))
                 .display()
                 .to_string()
         },
         resume: opts.resume,
         run_id: run_id.clone(),
+        shard: shard_name.clone(),
     };
     let mut transforms: Vec<(String, Box<dyn Transform>)> = Vec::new();
     for spec in &pipeline.transforms {

@@ -56,6 +56,12 @@ pub struct CreateContext {
     pub resume: bool,
     /// The identifier of this run.
     pub run_id: String,
+    /// The shard this instance runs, `"<index>-of-<count>"` (0-based), or empty when the run
+    /// is not sharded. Instances of different shards of one pipeline may run at the same
+    /// time (on one machine or many); two of the same pipeline, component and shard never
+    /// do, so state keyed by these three is the instance's alone.
+    #[serde(default)]
+    pub shard: String,
 }
 
 /// A point the engine asks every sink to make durable: the end of one export window.

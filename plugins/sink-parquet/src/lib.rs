@@ -16,10 +16,17 @@
 //!
 //! Design choices:
 //! - **Exactly-once keys.** The engine only names the window at `flush`, so parts are
-//!   streamed to `{prefix}/_tmp/{run}-{component}/N.parquet.inprogress` (never matched by
-//!   `**/*.parquet`) and renamed at flush to `{prefix}/{partition}/part-{window_id}-{n:05}.parquet`.
-//!   The same window in a re-run gets the same keys and overwrites; parts of that window the
-//!   re-run did not write (an earlier attempt had more parts) are deleted at the same flush.
+//!   streamed to `{prefix}/_tmp/{pipeline}-{component}[-shard-K-of-N]/N.parquet.inprogress`
+//!   (never matched by `**/*.parquet`) and renamed at flush to
+//!   `{prefix}/{partition}/part-{window_id}-{n:05}.parquet`. The same window in a re-run
+//!   gets the same keys and overwrites; parts of that window the re-run did not write (an
+//!   earlier attempt had more parts) are deleted at the same flush. They are known from
+//!   `{prefix}/_windows/{pipeline}-{component}/{window_id}.json`, which lists the window's
+//!   parts and is written before any part is moved into place, so a flush reads one small
+//!   object instead of listing the whole lake.
+//! - **No stale staging.** No two live instances share a pipeline, component and shard, so
+//!   whatever is in the staging prefix when an instance first writes was left by a killed
+//!   run: it is deleted then (not in `create`: `validate` and `plan` touch no data).
 //! - **Bounded memory.** Encoded row groups stream into multipart uploads in parts of
 //!   `upload_part_bytes` (>= 5 MiB), one part in flight; at most `max_open_files` files (one
 //!   per partition) are open, and a row group is cut at `row_group_rows` rows or 128 MiB.

@@ -34,6 +34,12 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
+/// `_windows/{pipeline}-{component}/{window}.json`: the parts a window's last attempt landed.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct WindowRecord {
+    keys: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct Manifest<'a> {
     run_id: &'a str,
@@ -51,7 +57,14 @@ pub struct ParquetSink {
     props: WriterProperties,
     ctx: CreateContext,
     run: String,
+    /// Staging for this pipeline, component and shard: `_tmp/{pipeline}-{component}[-shard-…]`.
+    tmp_root: ObjectPath,
+    /// This run's staging, under `tmp_root`.
     tmp_dir: ObjectPath,
+    /// `_windows/{pipeline}-{component}/`: per window, the keys its last attempt landed.
+    windows_dir: String,
+    /// Whether what an earlier (killed) instance left in `tmp_dir` has been swept.
+    tmp_swept: bool,
     open: HashMap<String, PartFile>,
     next_part: HashMap<String, u32>,
     finished: Vec<Finished>,
@@ -69,16 +82,6 @@ impl std::fmt::Debug for ParquetSink {
             .field("open_files", &self.open.len())
             .finish_non_exhaustive()
     }
-}
-
-/// `part-{window}-{n:05}.parquet` names a part of `window` (exactly: `part-A-…` never matches window `A-B`'s parts).
-fn is_part_of(file_name: &str, window: &str) -> bool {
-    file_name
-        .strip_prefix("part-")
-        .and_then(|r| r.strip_prefix(window))
-        .and_then(|r| r.strip_prefix('-'))
-        .and_then(|r| r.strip_suffix(".parquet"))
-        .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl ParquetSink {
@@ -109,14 +112,33 @@ impl ParquetSink {
         } else {
             &ctx.component
         });
-        let tmp_dir = store.key(&format!("_tmp/{run}-{component}"))?;
+        let pipeline = sanitize(if ctx.pipeline.is_empty() {
+            "pipeline"
+        } else {
+            &ctx.pipeline
+        });
+        // No two live instances share a pipeline, component and shard, so what is under
+        // this staging prefix when an instance starts writing was left by a killed one.
+        let owner = format!("{pipeline}-{component}");
+        let staging = if ctx.shard.is_empty() {
+            format!("_tmp/{owner}")
+        } else {
+            format!("_tmp/{owner}-shard-{}", sanitize(&ctx.shard))
+        };
+        // Keys stay unique per run (`{staging}/{run}/…`); the sweep takes all of `staging`.
+        let tmp_root = store.key(&staging)?;
+        let tmp_dir = store.key(&format!("{staging}/{run}"))?;
+        let windows_dir = format!("_windows/{owner}");
         Ok(ParquetSink {
             cfg,
             store,
             props,
             ctx: ctx.clone(),
             run,
+            tmp_root,
             tmp_dir,
+            windows_dir,
+            tmp_swept: false,
             open: HashMap::new(),
             next_part: HashMap::new(),
             finished: Vec::new(),
@@ -194,6 +216,13 @@ impl ParquetSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if !self.tmp_swept {
+            // Staged parts of a killed instance: their window was never acknowledged, and
+            // this run lands it again. Swept on the first write, not in `create`, so that
+            // `tributary validate` and `plan` touch no data.
+            self.store.delete_tree(&self.tmp_root)?;
+            self.tmp_swept = true;
+        }
         self.tick += 1;
         if self.cfg.partition_by.is_empty() {
             self.write_part("", batch)?;
@@ -238,21 +267,36 @@ impl ParquetSink {
         for k in keys {
             self.finish_open(&k)?;
         }
-        let mut keep = HashSet::new();
-        let mut files = Vec::new();
+        // The record of what this window's last attempt landed, written (as the union with
+        // what it lists already) before any part is moved: a crash at any point leaves a
+        // record naming every part of this window that may exist, so the next attempt can
+        // delete those it does not rewrite without listing the whole prefix.
+        let record = self
+            .store
+            .key(&format!("{}/{win}.json", self.windows_dir))?;
+        let earlier = self.read_window_record(&record)?;
         let mut finished = std::mem::take(&mut self.finished);
         finished.sort_by(|a, b| (&a.partition, a.part).cmp(&(&b.partition, b.part)));
-        for f in finished {
+        let mut now = Vec::with_capacity(finished.len());
+        for f in &finished {
             let name = format!("part-{win}-{:05}.parquet", f.part);
-            let rel = if f.partition.is_empty() {
+            now.push(if f.partition.is_empty() {
                 name
             } else {
                 format!("{}/{name}", f.partition)
-            };
-            let dest = self.store.key(&rel)?;
+            });
+        }
+        let mut union: Vec<String> = earlier.iter().chain(&now).cloned().collect();
+        union.sort();
+        union.dedup();
+        if union != earlier {
+            self.write_window_record(&record, &union)?;
+        }
+        let mut files = Vec::new();
+        for (f, rel) in finished.into_iter().zip(&now) {
+            let dest = self.store.key(rel)?;
             self.store.rename(&f.tmp, &dest)?;
             let path = self.store.url_of(&dest);
-            keep.insert(dest.to_string());
             files.push(LandedFile {
                 path: path.clone(),
                 rows: f.rows,
@@ -261,7 +305,7 @@ impl ParquetSink {
             });
             self.manifest.push(ManifestFile {
                 path,
-                key: rel,
+                key: rel.clone(),
                 window_id: cp.window_id.clone(),
                 partition: f.partition,
                 rows: f.rows,
@@ -270,17 +314,15 @@ impl ParquetSink {
             });
         }
         // Parts of this window left by an earlier attempt that this attempt did not rewrite.
+        let keep: HashSet<&String> = now.iter().collect();
         let mut stale = 0u64;
-        for meta in self.store.list(self.store.prefix())? {
-            let is_stale = meta
-                .location
-                .filename()
-                .is_some_and(|n| is_part_of(n, &win))
-                && !keep.contains(meta.location.as_ref());
-            if is_stale {
-                self.store.delete(&meta.location)?;
+        for rel in earlier.iter().filter(|k| !keep.contains(k)) {
+            if self.store.delete_if_exists(&self.store.key(rel)?)? {
                 stale += 1;
             }
+        }
+        if union != now {
+            self.write_window_record(&record, &now)?;
         }
         self.next_part.clear();
         let mut metrics = serde_json::Map::new();
@@ -331,6 +373,28 @@ impl ParquetSink {
         Ok(ack)
     }
 
+    /// The keys (relative to the prefix) a window's last attempt landed, from its record.
+    fn read_window_record(&self, record: &ObjectPath) -> Result<Vec<String>> {
+        let Some(bytes) = self.store.get_opt(record)? else {
+            return Ok(Vec::new());
+        };
+        let parsed: WindowRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Batch(format!(
+                "the window record {} is not valid JSON ({e}); delete it and the window's \
+                 part-<window>-*.parquet files by hand, then run again",
+                self.store.url_of(record)
+            ))
+        })?;
+        Ok(parsed.keys)
+    }
+
+    fn write_window_record(&self, record: &ObjectPath, keys: &[String]) -> Result<()> {
+        let body = serde_json::to_vec(&WindowRecord {
+            keys: keys.to_vec(),
+        })?;
+        self.store.put(record, body)
+    }
+
     /// The files landed so far in this run (what the manifest will list).
     pub fn landed(&self) -> &[ManifestFile] {
         &self.manifest
@@ -376,27 +440,5 @@ impl Sink for ParquetSink {
 
     fn close(&mut self) -> PluginResult<Ack> {
         Ok(self.close_run()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_names_match_their_window_only() {
-        let w = "20230101T000000Z-20230401T000000Z";
-        assert!(is_part_of(&format!("part-{w}-00000.parquet"), w));
-        assert!(is_part_of(&format!("part-{w}-00012.parquet"), w));
-        assert!(!is_part_of(
-            &format!("part-{w}-00012.parquet.inprogress"),
-            w
-        ));
-        assert!(!is_part_of(&format!("part-{w}-x-00012.parquet"), w));
-        assert!(!is_part_of(
-            "part-20230101T000000Z-20230401T000000Z-00001.parquet",
-            "20230101T000000Z"
-        ));
-        assert!(!is_part_of(&format!("part-{w}-1.parquet"), w));
     }
 }

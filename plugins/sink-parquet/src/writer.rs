@@ -200,6 +200,42 @@ impl Store {
         Ok(())
     }
 
+    /// Reads a small object; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// When the read fails for another reason.
+    pub fn get_opt(&self, p: &ObjectPath) -> Result<Option<Vec<u8>>> {
+        let got = self.rt.block_on(async {
+            match self.store.get(p).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        got.map(|b| b.map(|b| b.to_vec()))
+            .map_err(|source| Error::Io {
+                op: "read",
+                location: self.url_of(p),
+                source,
+            })
+    }
+
+    /// Deletes an object; `false` when there was none.
+    ///
+    /// # Errors
+    /// When the delete fails for another reason.
+    pub fn delete_if_exists(&self, p: &ObjectPath) -> Result<bool> {
+        match self.rt.block_on(self.store.delete(p)) {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(Error::Io {
+                op: "delete",
+                location: self.url_of(p),
+                source,
+            }),
+        }
+    }
+
     /// Moves an object, replacing `to` if it exists.
     ///
     /// # Errors

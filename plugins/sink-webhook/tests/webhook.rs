@@ -45,6 +45,7 @@ fn ctx(dir: &std::path::Path, resume: bool) -> CreateContext {
         data_dir: dir.display().to_string(),
         resume,
         run_id: "run-1".into(),
+        shard: String::new(),
     }
 }
 

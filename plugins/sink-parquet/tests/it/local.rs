@@ -305,3 +305,73 @@ fn timestamp_partition_column_and_bad_config() {
         r#"compression: "zip" is not one of zstd, snappy, none"#
     );
 }
+
+/// A killed run leaves staged parts (finished, never moved into place) under `_tmp/`. The
+/// next instance of the same pipeline, component and shard sweeps them when it starts
+/// writing, whatever its run id; another shard's staging, live at the same time, is left
+/// alone; and a finished run leaves no `_tmp` object behind.
+#[test]
+fn staged_parts_of_a_killed_run_are_swept_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let url = format!("file://{}", out.display());
+    let (b, expected) = cxone_batch(0, 6_000);
+    let small = json!({"url": url, "partition_by": ["startTime:month"], "target_file_bytes": 20_000, "row_group_rows": 500, "compression": "none"});
+    let staged = |out: &Path| {
+        files_under(out)
+            .into_iter()
+            .filter(|f| f.starts_with("_tmp/"))
+            .collect::<Vec<_>>()
+    };
+    // The killed run: parts finished into staging, the window never flushed.
+    {
+        let mut s = sink(small.clone(), "killed-run");
+        for chunk in 0..6 {
+            s.write(&b.slice(chunk * 1000, 1000)).unwrap();
+        }
+        std::mem::forget(s);
+    }
+    let left = staged(&out);
+    assert!(left.len() > 2, "expected staged parts, got {left:?}");
+    // A shard of another run, staging at the same time.
+    let mut other_shard = ParquetSink::create(
+        serde_json::from_value(small.clone()).unwrap(),
+        &CreateContext {
+            shard: "1-of-2".into(),
+            ..ctx("other-run")
+        },
+    )
+    .unwrap();
+    other_shard.write(&b.slice(0, 3000)).unwrap();
+    let other_staged: Vec<String> = staged(&out)
+        .into_iter()
+        .filter(|f| f.contains("-shard-1-of-2/"))
+        .collect();
+    assert!(!other_staged.is_empty());
+
+    let mut s = sink(
+        json!({"url": url, "partition_by": ["startTime:month"]}),
+        "new-run",
+    );
+    s.write(&b.slice(0, 10)).unwrap();
+    let now = staged(&out);
+    assert!(
+        left.iter().all(|f| !now.contains(f)),
+        "the killed run's staging is gone: {now:?}"
+    );
+    assert!(
+        other_staged.iter().all(|f| now.contains(f)),
+        "the other shard's staging is untouched: {now:?}"
+    );
+    s.write(&b.slice(10, 5990)).unwrap();
+    s.flush(&cp(W1)).unwrap();
+    s.close().unwrap();
+    drop(other_shard);
+    let (_, rows) = pyarrow_read(&out);
+    assert_same_records(&rows, &expected);
+    let remaining: Vec<String> = staged(&out)
+        .into_iter()
+        .filter(|f| !f.contains("-shard-1-of-2/"))
+        .collect();
+    assert!(remaining.is_empty(), "{remaining:?}");
+}
