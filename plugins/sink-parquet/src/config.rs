@@ -85,6 +85,13 @@ pub struct ParquetConfig {
     /// to about this many open row groups. Example: `32`.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
+    /// Memory the open part files may hold together (row groups being built and encoded
+    /// bytes not yet uploaded). Above it, the least recently written files are finished
+    /// early: with records arriving in time order (as CXone exports them), these are the
+    /// partitions that are complete anyway; otherwise a partition gets more, smaller part
+    /// files. Example: `67108864` (64 MiB, the default).
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: u64,
     /// S3 settings, used when `url` is `s3://…`. The standard AWS environment variables
     /// (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_ENDPOINT`, …) are read first; these keys override them.
     #[serde(default)]
@@ -133,6 +140,9 @@ fn default_upload_part_bytes() -> usize {
 }
 fn default_max_open_files() -> usize {
     32
+}
+fn default_max_buffered_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 /// S3's smallest allowed multipart part (except the last).
@@ -218,6 +228,8 @@ pub struct Validated {
     pub upload_part_bytes: usize,
     /// Open file bound.
     pub max_open_files: usize,
+    /// Bound on the memory held by open files together.
+    pub max_buffered_bytes: u64,
     /// S3 settings.
     pub s3: S3Config,
 }
@@ -341,6 +353,12 @@ impl ParquetConfig {
                 "must be at least 1 (default 134217728)",
             ));
         }
+        if self.max_buffered_bytes == 0 {
+            return Err(Error::config(
+                "max_buffered_bytes",
+                "must be at least 1 (default 67108864)",
+            ));
+        }
         if self.max_open_files == 0 {
             return Err(Error::config(
                 "max_open_files",
@@ -413,6 +431,7 @@ impl ParquetConfig {
             compression,
             upload_part_bytes: self.upload_part_bytes,
             max_open_files: self.max_open_files,
+            max_buffered_bytes: self.max_buffered_bytes,
             s3: self.s3,
         })
     }

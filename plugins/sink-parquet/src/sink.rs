@@ -73,6 +73,8 @@ pub struct ParquetSink {
     tick: u64,
     manifest: Vec<ManifestFile>,
     closed: bool,
+    /// Files finished before their window ended to stay within `max_buffered_bytes`.
+    finished_early: u64,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -147,6 +149,7 @@ impl ParquetSink {
             tick: 0,
             manifest: Vec::new(),
             closed: false,
+            finished_early: 0,
         })
     }
 
@@ -208,6 +211,28 @@ impl ParquetSink {
         };
         if roll {
             self.finish_open(partition)?;
+        }
+        self.keep_within_budget(partition)
+    }
+
+    /// Finishes the least recently written files (never `current`) while the open files
+    /// together hold more than `max_buffered_bytes`.
+    fn keep_within_budget(&mut self, current: &str) -> Result<()> {
+        let budget = usize::try_from(self.cfg.max_buffered_bytes).unwrap_or(usize::MAX);
+        let mut held: usize = self.open.values().map(PartFile::memory).sum();
+        while held > budget {
+            let lru = self
+                .open
+                .iter()
+                .filter(|(k, _)| k.as_str() != current)
+                .min_by_key(|(_, pf)| pf.last_used)
+                .map(|(k, pf)| (k.clone(), pf.memory()));
+            let Some((k, memory)) = lru else {
+                break;
+            };
+            self.finish_open(&k)?;
+            self.finished_early += 1;
+            held -= memory;
         }
         Ok(())
     }
@@ -328,6 +353,10 @@ impl ParquetSink {
         let mut metrics = serde_json::Map::new();
         metrics.insert("window_id".into(), cp.window_id.clone().into());
         metrics.insert("stale_files_deleted".into(), stale.into());
+        metrics.insert(
+            "files_finished_for_memory".into(),
+            std::mem::take(&mut self.finished_early).into(),
+        );
         Ok(Ack {
             records: std::mem::take(&mut self.rows),
             files,

@@ -464,6 +464,12 @@ impl PartFile {
         Ok(())
     }
 
+    /// Memory this file holds: the row group being built, encoded bytes not yet handed to
+    /// the upload, and the upload's unsent bytes.
+    pub fn memory(&self) -> usize {
+        self.writer.memory_size() + self.writer.inner().len() + self.upload.pending.len()
+    }
+
     /// Bytes written plus the estimated size of the open row group.
     pub fn size(&self) -> u64 {
         (self.writer.bytes_written() + self.writer.in_progress_size()) as u64

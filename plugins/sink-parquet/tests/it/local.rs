@@ -375,3 +375,48 @@ fn staged_parts_of_a_killed_run_are_swept_by_the_next_run() {
         .collect();
     assert!(remaining.is_empty(), "{remaining:?}");
 }
+
+/// `max_buffered_bytes` bounds what the open part files hold together. With records in
+/// partition order (a time-ordered export into a day-partitioned lake) the files finished
+/// early are partitions that are complete anyway: still one file each. Interleaved records
+/// make more, smaller files. Either way every record lands once.
+#[test]
+fn open_files_are_finished_early_to_stay_within_the_memory_budget() {
+    const PARTITIONS: u32 = 17; // agentId = agent-0 … agent-16
+    let (b, expected) = cxone_batch(0, 17 * 2000);
+    let mut order: Vec<u32> = (0..b.num_rows() as u32).collect();
+    order.sort_by_key(|i| i % PARTITIONS);
+    let ordered =
+        arrow_select::take::take_record_batch(&b, &arrow_array::UInt32Array::from(order)).unwrap();
+    let land = |input: &arrow_array::RecordBatch, budget: Option<u64>| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("lake");
+        let mut cfg = json!({"url": format!("file://{}", out.display()), "partition_by": ["agentId"], "compression": "none"});
+        if let Some(b) = budget {
+            cfg["max_buffered_bytes"] = b.into();
+        }
+        let mut s = sink(cfg, "budget");
+        for chunk in 0..input.num_rows() / 1000 {
+            s.write(&input.slice(chunk * 1000, 1000)).unwrap();
+        }
+        let ack = s.flush(&cp(W1)).unwrap();
+        s.close().unwrap();
+        let (files, rows) = pyarrow_read(&out);
+        assert_same_records(&rows, &expected);
+        (
+            ack.metrics["files_finished_for_memory"].as_u64().unwrap(),
+            files.len(),
+        )
+    };
+    // The default budget (64 MiB) holds all 17 partitions: nothing finished early.
+    assert_eq!(land(&ordered, None), (0, PARTITIONS as usize));
+    // 300 kB: files are finished early, but in partition order each partition is complete
+    // when its file is finished.
+    let (early, files) = land(&ordered, Some(300_000));
+    assert!(early > 0);
+    assert_eq!(files, PARTITIONS as usize);
+    // Interleaved, the same budget splits partitions into several files.
+    let (early, files) = land(&b, Some(300_000));
+    assert!(early > 0);
+    assert!(files > PARTITIONS as usize, "{files} files");
+}
