@@ -30,6 +30,9 @@ pub struct Stats {
     pub invalid: u64,
     /// Records dropped because their `id` was already accepted earlier in the run.
     pub duplicates: u64,
+    /// Records accepted whose `startTime` lies before the dedupe horizon: their ids were
+    /// compared only with ids still held (see `dedupe_horizon_days`).
+    pub dedupe_beyond_horizon: u64,
     /// For each required field, the records where it was absent or null.
     pub missing_field_counts: BTreeMap<String, u64>,
 }
@@ -42,6 +45,7 @@ impl Stats {
         self.valid += other.valid;
         self.invalid += other.invalid;
         self.duplicates += other.duplicates;
+        self.dedupe_beyond_horizon += other.dedupe_beyond_horizon;
         for (k, v) in &other.missing_field_counts {
             *self.missing_field_counts.entry(k.clone()).or_insert(0) += v;
         }
@@ -81,6 +85,10 @@ impl Stats {
         m.insert("valid".into(), self.valid.into());
         m.insert("invalid".into(), self.invalid.into());
         m.insert("duplicates".into(), self.duplicates.into());
+        m.insert(
+            "dedupe_beyond_horizon".into(),
+            self.dedupe_beyond_horizon.into(),
+        );
         m.insert("integrity_rate".into(), self.integrity_rate().into());
         let missing: serde_json::Map<String, serde_json::Value> = self
             .missing_field_counts
@@ -270,16 +278,42 @@ impl IntCol {
     }
 }
 
-/// The ids accepted so far in a run, kept as 128-bit fingerprints (16 bytes an id instead of
-/// a heap string: a year of 10M records costs ~200 MiB less). Two independent SipHash-1-3
-/// digests make a false "duplicate" (which would drop a record) about as likely as 10^-24
-/// for ten million ids.
+/// The ids accepted in a run, kept as 128-bit fingerprints (16 bytes an id instead of a
+/// heap string). Two independent SipHash-1-3 digests make a false "duplicate" (which would
+/// drop a record) about as likely as 10^-24 for ten million ids.
+///
+/// Memory stays bounded however long the run: each fingerprint is also filed under the UTC
+/// day of its record's `startTime`, and [`SeenIds::forget_before`] (called as each window
+/// ends) drops the days before the horizon. Export windows are cut by `startTime`, so a
+/// record of a forgotten day does not come again; one that does anyway is still compared
+/// with every id held, and counted in `dedupe_beyond_horizon`.
 #[derive(Debug, Default)]
-pub struct SeenIds(HashSet<u128>);
+pub struct SeenIds {
+    set: HashSet<u128>,
+    /// Fingerprints by `startTime` day (days since 1970-01-01 UTC); `None`: no time.
+    by_day: BTreeMap<Option<i64>, Vec<u128>>,
+    /// Days before this one are forgotten.
+    horizon: Option<i64>,
+    /// Ids accepted over the run.
+    accepted: u64,
+}
+
+/// What [`SeenIds::insert`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// First time: accepted.
+    New,
+    /// First time among the ids held, but the record's day is before the horizon.
+    NewBeyondHorizon,
+    /// Accepted before: a duplicate.
+    Duplicate,
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 impl SeenIds {
-    /// Records `id`; false when it was already there.
-    pub fn insert(&mut self, id: &str) -> bool {
+    /// Records `id` of a record starting at `start_ms` (Unix milliseconds, if known).
+    pub fn insert(&mut self, id: &str, start_ms: Option<i64>) -> Seen {
         use std::hash::{Hash, Hasher};
         let half = |salt: u8| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -287,18 +321,50 @@ impl SeenIds {
             id.hash(&mut h);
             h.finish()
         };
-        self.0
-            .insert((u128::from(half(0x5a)) << 64) | u128::from(half(0xa5)))
+        let fp = (u128::from(half(0x5a)) << 64) | u128::from(half(0xa5));
+        if !self.set.insert(fp) {
+            return Seen::Duplicate;
+        }
+        self.accepted += 1;
+        let day = start_ms.map(|ms| ms.div_euclid(DAY_MS));
+        self.by_day.entry(day).or_default().push(fp);
+        match (day, self.horizon) {
+            (Some(d), Some(h)) if d < h => Seen::NewBeyondHorizon,
+            _ => Seen::New,
+        }
     }
 
-    /// Distinct ids seen.
+    /// Forgets the ids of records that started before `day_start_ms`'s UTC day (records
+    /// without a time are kept).
+    pub fn forget_before(&mut self, day_start_ms: i64) {
+        let horizon = day_start_ms.div_euclid(DAY_MS);
+        self.horizon = Some(self.horizon.map_or(horizon, |h| h.max(horizon)));
+        let keep = self.by_day.split_off(&Some(horizon));
+        let none = self.by_day.remove(&None);
+        for fp in std::mem::replace(&mut self.by_day, keep)
+            .into_values()
+            .flatten()
+        {
+            self.set.remove(&fp);
+        }
+        if let Some(v) = none {
+            self.by_day.insert(None, v);
+        }
+    }
+
+    /// Ids accepted over the run.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Ids held now.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.set.len()
     }
 
-    /// True when no id was seen.
+    /// True when no id is held.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.set.is_empty()
     }
 }
 
@@ -442,11 +508,15 @@ impl Checker {
                 continue;
             }
             invalid.push(false);
-            let duplicate = cfg.dedupe
-                && match id.value(row) {
-                    Some(Ok(v)) => !seen.insert(v),
-                    _ => false,
-                };
+            let start_ms = s.and_then(Result::ok);
+            let seen_as = match id.value(row) {
+                Some(Ok(v)) if cfg.dedupe => seen.insert(v, start_ms),
+                _ => Seen::New,
+            };
+            if seen_as == Seen::NewBeyondHorizon {
+                stats.dedupe_beyond_horizon += 1;
+            }
+            let duplicate = seen_as == Seen::Duplicate;
             if duplicate {
                 stats.duplicates += 1;
                 valid.push(false);

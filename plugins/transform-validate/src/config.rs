@@ -67,6 +67,14 @@ pub struct ValidateConfig {
     /// Drop records whose `id` was already accepted earlier in the run (default `true`).
     #[serde(default = "default_true")]
     pub dedupe: bool,
+    /// How many days before the current window's start the ids of accepted records are
+    /// kept for `dedupe`. Windows are cut by `startTime`, so a duplicate (a page read twice,
+    /// a record on a window boundary) comes in the same or the next window; forgetting older
+    /// days keeps memory flat however long the run. Records older than this still get
+    /// compared with the ids held, and are counted in `dedupe_beyond_horizon`. A large
+    /// value (`36500`) keeps every id of the run. Example: `1` (the default).
+    #[serde(default = "default_horizon_days")]
+    pub dedupe_horizon_days: u32,
     /// Fail the run at its end when the run's integrity rate is below this (0 to 1).
     /// Example: `0.95`. Default: no threshold.
     #[serde(default)]
@@ -91,6 +99,9 @@ fn default_media() -> Vec<String> {
 fn default_true() -> bool {
     true
 }
+fn default_horizon_days() -> u32 {
+    1
+}
 
 impl Default for ValidateConfig {
     fn default() -> Self {
@@ -100,6 +111,7 @@ impl Default for ValidateConfig {
             media: default_media(),
             on_invalid: OnInvalid::default(),
             dedupe: true,
+            dedupe_horizon_days: default_horizon_days(),
             min_integrity_rate: None,
         }
     }
@@ -118,6 +130,8 @@ pub struct ValidatedConfig {
     pub on_invalid: OnInvalid,
     /// Whether duplicates are dropped.
     pub dedupe: bool,
+    /// Days before a window's start whose ids are kept.
+    pub dedupe_horizon_days: u32,
     /// Run-level threshold.
     pub min_integrity_rate: Option<f64>,
 }
@@ -166,6 +180,7 @@ impl ValidateConfig {
             media: self.media.into_iter().collect(),
             on_invalid: self.on_invalid,
             dedupe: self.dedupe,
+            dedupe_horizon_days: self.dedupe_horizon_days,
             min_integrity_rate: self.min_integrity_rate,
         })
     }

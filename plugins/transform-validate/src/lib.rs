@@ -13,7 +13,8 @@
 //! - **rules**: `endTime` is not before `startTime`; `direction` and `medium` are in the
 //!   configured lists;
 //! - **duplicates**: a record whose `id` was already accepted earlier in the *run* (across
-//!   windows) is dropped and counted.
+//!   windows) is dropped and counted. Ids are held back to `dedupe_horizon_days` before the
+//!   current window (windows are cut by `startTime`), so memory does not grow with the run.
 //!
 //! Invalid records go to the named output `invalid` with an extra `_reason` column
 //! (`missing:agentId; endTime<startTime`), or are dropped, or fail the batch (`on_invalid`).

@@ -410,3 +410,72 @@ fn config_errors_name_the_component() {
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(e.message.contains("transforms.checked.directions"), "{e}");
 }
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// A record of January `d`, 2023.
+fn on_day(d: u32, id: &str) -> Row {
+    Row {
+        id: Some(leak(id.to_string())),
+        start: Some(leak(format!("2023-01-{d:02}T23:59:59.000Z"))),
+        end: Some(leak(format!("2023-01-{d:02}T23:59:59.500Z"))),
+        ..good("x")
+    }
+}
+
+/// The one-day window ending at midnight after January `d`.
+fn day_window(d: u32) -> Checkpoint {
+    Checkpoint {
+        window_id: format!("jan{d}"),
+        window_start: format!("2023-01-{d:02}T00:00:00+00:00"),
+        window_end: format!("2023-01-{:02}T00:00:00+00:00", d + 1),
+        ..Checkpoint::default()
+    }
+}
+
+#[test]
+fn dedupe_holds_only_its_horizon_so_memory_stays_flat() {
+    let mut v = validate(ValidateConfig::default()); // horizon: 1 day
+    let mut held = Vec::new();
+    for d in 1..=20 {
+        let rows: Vec<Row> = (0..50).map(|i| on_day(d, &format!("d{d}-{i}"))).collect();
+        assert_eq!(run(&mut v, &batch(&rows)).0.len(), 50);
+        v.flush(&day_window(d), &mut Outputs::new()).unwrap();
+        held.push(v.ids_held());
+    }
+    // After each window only its last day (the next window's horizon) is held: 50 ids,
+    // not 50 per day of the run.
+    assert!(held.iter().all(|h| *h == 50), "{held:?}");
+
+    // Window 21 sees again a record of January 20 (within the horizon: dropped), one of
+    // January 5 (before it: its id is no longer held, so it is accepted and counted) and a
+    // new one.
+    let rows = [on_day(20, "d20-3"), on_day(5, "d5-7"), on_day(21, "new")];
+    let (main, _) = run(&mut v, &batch(&rows));
+    assert_eq!(main, ["d5-7", "new"]);
+    let m = v
+        .flush(&day_window(21), &mut Outputs::new())
+        .unwrap()
+        .metrics;
+    assert_eq!(
+        (m["duplicates"].clone(), m["dedupe_beyond_horizon"].clone()),
+        (1.into(), 1.into())
+    );
+    let run_m = v.close(&mut Outputs::new()).unwrap().metrics;
+    assert_eq!(run_m["distinct_ids"], 20 * 50 + 2);
+
+    // A horizon as long as the run keeps every id: the old record is a duplicate.
+    let mut v = validate(ValidateConfig {
+        dedupe_horizon_days: 36500,
+        ..ValidateConfig::default()
+    });
+    for d in 1..=20 {
+        let rows: Vec<Row> = (0..50).map(|i| on_day(d, &format!("d{d}-{i}"))).collect();
+        run(&mut v, &batch(&rows));
+        v.flush(&day_window(d), &mut Outputs::new()).unwrap();
+    }
+    assert_eq!(v.ids_held(), 1000);
+    assert!(run(&mut v, &batch(&[on_day(5, "d5-7")])).0.is_empty());
+}

@@ -61,6 +61,11 @@ impl Validate {
         &self.run
     }
 
+    /// Ids held for deduplication now (bounded by `dedupe_horizon_days`, not by the run).
+    pub fn ids_held(&self) -> usize {
+        self.seen.len()
+    }
+
     fn fail(&self, check: &BatchCheck) -> Option<PluginError> {
         let (who, reason) = check.first_invalid.as_ref()?;
         Some(PluginError::invalid_data(format!(
@@ -97,6 +102,14 @@ impl Transform for Validate {
     }
 
     fn flush(&mut self, checkpoint: &Checkpoint, _out: &mut Outputs) -> Result<Ack> {
+        // The window is over: forget ids of days before the next window's horizon. (Windows
+        // come in time order; with no parseable end, everything is kept.)
+        if let Ok(end) = chrono::DateTime::parse_from_rfc3339(&checkpoint.window_end) {
+            let start = end.timestamp_millis();
+            let days = i64::from(self.checker.config().dedupe_horizon_days);
+            self.seen
+                .forget_before(start.saturating_sub(days.saturating_mul(86_400_000)));
+        }
         let window = std::mem::take(&mut self.window);
         let mut metrics = window.to_metrics();
         metrics.insert("window_id".into(), checkpoint.window_id.clone().into());
@@ -136,7 +149,7 @@ impl Transform for Validate {
             }
         }
         let mut metrics = run.to_metrics();
-        metrics.insert("distinct_ids".into(), (self.seen.len() as u64).into());
+        metrics.insert("distinct_ids".into(), self.seen.accepted().into());
         Ok(Ack {
             records: 0,
             files: Vec::new(),
