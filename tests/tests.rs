@@ -25,6 +25,14 @@ fn broken_pipelines_get_specific_messages() {
         ),
         ("missing_name.yaml", &["missing key `name`"]),
         (
+            "repeated_key.yaml",
+            &[
+                "repeated_key.yaml:9:",
+                "duplicate entry with key \"out\"",
+                "remove or rename the repeat",
+            ],
+        ),
+        (
             "unknown_source_type.yaml",
             &[
                 "sources.cxone.type",

@@ -110,17 +110,38 @@ fn read_file(
                 .map(|_| (serde_json::Value::Null, Positions::default()));
         }
     };
-    if !matches!(
-        serde_yaml::from_str::<serde_yaml::Value>(&src),
-        Ok(serde_yaml::Value::Mapping(_))
-    ) {
-        early.push_at(
-            &[],
-            Some(Pos { line: 1, col: 1 }),
-            "a pipeline file must be a mapping with `name`, `sources` and `sinks`",
-            Some("see pipelines/quickstart.yaml for the shape".into()),
-        );
-        return Err(early.into_errors());
+    match serde_yaml::from_str::<serde_yaml::Value>(&src) {
+        Ok(serde_yaml::Value::Mapping(_)) => {}
+        Err(e) => {
+            // Valid YAML events, but not a valid document: a key given twice, most often.
+            let pos = e.location().map(|l| Pos {
+                line: l.line(),
+                col: l.column(),
+            });
+            let message = e.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            early.push_at(
+                &[],
+                pos,
+                format!("YAML error: {message}"),
+                Some("each key may appear once per mapping; remove or rename the repeat".into())
+                    .filter(|_| message.contains("duplicate")),
+            );
+            return Err(early.into_errors());
+        }
+        Ok(_) => {
+            early.push_at(
+                &[],
+                Some(Pos { line: 1, col: 1 }),
+                "a pipeline file must be a mapping with `name`, `sources` and `sinks`",
+                Some("see pipelines/quickstart.yaml for the shape".into()),
+            );
+            return Err(early.into_errors());
+        }
     }
     let figment = Figment::new()
         .merge(Yaml::string(&src))
