@@ -216,6 +216,17 @@ fn quickstart_lands_the_simulators_records() {
     assert!(text(&v).contains("intact"));
     let log = std::fs::read_to_string(audit.join("audit.jsonl")).unwrap();
     assert!(log.contains("\"kind\":\"window\""));
+    // The run's first entry names each plugin binary that ran by its SHA-256.
+    let start: serde_json::Value =
+        serde_json::from_str(log.lines().next().unwrap_or_default()).unwrap();
+    assert_eq!(start["kind"], "run_start");
+    let plugins = start["plugins"].as_array().cloned().unwrap_or_default();
+    assert!(!plugins.is_empty());
+    for p in plugins {
+        let path = std::path::PathBuf::from(p["path"].as_str().unwrap());
+        let want = tributary_plugin_sdk::abi::host::file_sha256(&path).unwrap();
+        assert_eq!(p["sha256"], want.as_str(), "{p}");
+    }
     assert!(
         !log.contains("sim-secret"),
         "a secret reached the audit log"

@@ -249,7 +249,7 @@ fn plugins(command: PluginsCommand) -> anyhow::Result<u8> {
                     m.kind.to_string(),
                     m.version,
                     m.abi_version,
-                    m.sha256.get(..16).unwrap_or(""),
+                    m.sha256().and_then(|h| h.get(..16)).unwrap_or("?"),
                     m.path.display()
                 );
             }

@@ -337,7 +337,7 @@ async fn run_inner(
         .filter_map(|s| registry.get(&s.type_name).map(|l| (s, l)))
         .map(|(s, l)| {
             let m = l.meta();
-            serde_json::json!({"component": s.name, "plugin": m.name, "version": m.version, "abi_version": m.abi_version, "path": m.path, "sha256": m.sha256})
+            serde_json::json!({"component": s.name, "plugin": m.name, "version": m.version, "abi_version": m.abi_version, "path": m.path, "sha256": m.sha256()})
         })
         .collect();
     let cursor_before = if source_cfg.incremental {

@@ -896,8 +896,18 @@ fn a_matching_pin_loads_a_real_plugin() {
     let so = so_path("tributary_example_echo");
     let sha = file_sha256(&so).unwrap();
     let lib = PluginLibrary::load(&so, Some(&sha)).unwrap();
-    assert_eq!(lib.meta().sha256, sha);
+    assert_eq!(lib.meta().sha256(), Some(sha.as_str()));
     assert_eq!(lib.meta().path, so);
+    // Unpinned, the hash is computed when first asked for (the audit log asks), from the
+    // file: the same value, independently checked with sha256sum when it is installed.
+    let unpinned = PluginLibrary::load(&so, None).unwrap();
+    assert_eq!(unpinned.meta().sha256(), Some(sha.as_str()));
+    if let Ok(out) = Command::new("sha256sum").arg(&so).output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.split_whitespace().next(), Some(sha.as_str()));
+    }
+    let json = serde_json::to_value(unpinned.meta()).unwrap();
+    assert_eq!(json["sha256"], sha.as_str());
 }
 
 #[test]

@@ -85,7 +85,7 @@ pub enum LoadError {
 }
 
 /// What a plugin says about itself.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct PluginMeta {
     /// Name (`type:` in a pipeline).
     pub name: String,
@@ -97,10 +97,39 @@ pub struct PluginMeta {
     pub abi_version: u32,
     /// The file it was loaded from.
     pub path: PathBuf,
-    /// SHA-256 of that file.
-    pub sha256: String,
+    /// SHA-256 of that file: checked before loading when the pipeline pins one, otherwise
+    /// computed on first use ([`PluginMeta::sha256`]), so that discovering every library in
+    /// a directory does not read them all.
+    sha256: std::sync::OnceLock<String>,
     /// The JSON Schema of its config.
     pub config_schema: serde_json::Value,
+}
+
+impl PluginMeta {
+    /// SHA-256 of the plugin's file, lowercase hex; `None` when the file can no longer be
+    /// read (it was removed after loading).
+    pub fn sha256(&self) -> Option<&str> {
+        if let Some(known) = self.sha256.get() {
+            return Some(known);
+        }
+        let computed = file_sha256(&self.path).ok()?;
+        Some(self.sha256.get_or_init(|| computed))
+    }
+}
+
+impl serde::Serialize for PluginMeta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("PluginMeta", 7)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("version", &self.version)?;
+        s.serialize_field("abi_version", &self.abi_version)?;
+        s.serialize_field("path", &self.path)?;
+        s.serialize_field("sha256", &self.sha256())?;
+        s.serialize_field("config_schema", &self.config_schema)?;
+        s.end()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -136,11 +165,15 @@ impl std::fmt::Debug for PluginLibrary {
 /// # Errors
 /// When the file cannot be read.
 pub fn file_sha256(path: &Path) -> Result<String, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let read = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    };
+    // Streamed: plugin files with debug info run to 100 MB and more.
+    let mut file = std::fs::File::open(path).map_err(read)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(read)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// # Safety
@@ -169,15 +202,17 @@ impl PluginLibrary {
     /// # Errors
     /// A [`LoadError`] naming the file and what is wrong with it.
     pub fn load(path: &Path, pin: Option<&str>) -> Result<Arc<PluginLibrary>, LoadError> {
-        let sha256 = file_sha256(path)?;
+        let sha256 = std::sync::OnceLock::new();
         if let Some(expected) = pin {
-            if !expected.eq_ignore_ascii_case(&sha256) {
+            let actual = file_sha256(path)?;
+            if !expected.eq_ignore_ascii_case(&actual) {
                 return Err(LoadError::HashMismatch {
                     path: path.to_path_buf(),
                     expected: expected.to_string(),
-                    actual: sha256,
+                    actual,
                 });
             }
+            let _ = sha256.set(actual);
         }
         let bad = |reason: &str| LoadError::BadDescriptor {
             path: path.to_path_buf(),
