@@ -89,7 +89,7 @@ pub struct ParquetConfig {
     /// bytes not yet uploaded). Above it, the least recently written files are finished
     /// early: with records arriving in time order (as CXone exports them), these are the
     /// partitions that are complete anyway; otherwise a partition gets more, smaller part
-    /// files. Example: `67108864` (64 MiB, the default).
+    /// files. Example: `16777216` (16 MiB, the default).
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: u64,
     /// S3 settings, used when `url` is `s3://…`. The standard AWS environment variables
@@ -142,7 +142,7 @@ fn default_max_open_files() -> usize {
     32
 }
 fn default_max_buffered_bytes() -> u64 {
-    64 * 1024 * 1024
+    16 * 1024 * 1024
 }
 
 /// S3's smallest allowed multipart part (except the last).
@@ -356,7 +356,7 @@ impl ParquetConfig {
         if self.max_buffered_bytes == 0 {
             return Err(Error::config(
                 "max_buffered_bytes",
-                "must be at least 1 (default 67108864)",
+                "must be at least 1 (default 16777216)",
             ));
         }
         if self.max_open_files == 0 {

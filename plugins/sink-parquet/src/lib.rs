@@ -30,7 +30,7 @@
 //! - **Bounded memory.** Encoded row groups stream into multipart uploads in parts of
 //!   `upload_part_bytes` (>= 5 MiB), one part in flight; at most `max_open_files` files (one
 //!   per partition) are open, and a row group is cut at `row_group_rows` rows or 128 MiB.
-//!   The open files together hold at most `max_buffered_bytes` (64 MiB): above it the least
+//!   The open files together hold at most `max_buffered_bytes` (16 MiB): above it the least
 //!   recently written are finished early (in a time-ordered export, the finished days).
 //! - **Safe partitions.** Values are percent-encoded so no record can write outside the
 //!   prefix; nulls and unparseable times go to `__HIVE_DEFAULT_PARTITION__`. Partition

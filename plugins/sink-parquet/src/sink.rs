@@ -395,7 +395,8 @@ impl ParquetSink {
         let body = serde_json::to_vec_pretty(&manifest)?;
         let key = self.store.key(&format!("_manifests/{}.json", self.run))?;
         self.store.put(&key, body)?;
-        self.store.delete_tree(&self.tmp_dir)?;
+        // No other live instance stages here: everything under it was this instance's.
+        self.store.delete_tree(&self.tmp_root)?;
         self.closed = true;
         ack.metrics
             .insert("manifest".into(), self.store.url_of(&key).into());

@@ -195,6 +195,11 @@ impl Store {
                         });
                     }
                 }
+                // The parent (`_tmp/`), shared with other sinks and shards, goes only when
+                // nothing else is in it; object stores have no directories to leave behind.
+                if let Some(parent) = local.parent().filter(|p| *p != root.as_path()) {
+                    let _ = std::fs::remove_dir(parent);
+                }
             }
         }
         Ok(())

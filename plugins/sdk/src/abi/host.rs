@@ -202,6 +202,11 @@ impl PluginLibrary {
     /// # Errors
     /// A [`LoadError`] naming the file and what is wrong with it.
     pub fn load(path: &Path, pin: Option<&str>) -> Result<Arc<PluginLibrary>, LoadError> {
+        // A missing or unreadable file is named as such, not as a failed dlopen.
+        std::fs::File::open(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let sha256 = std::sync::OnceLock::new();
         if let Some(expected) = pin {
             let actual = file_sha256(path)?;

@@ -374,6 +374,10 @@ fn staged_parts_of_a_killed_run_are_swept_by_the_next_run() {
         .filter(|f| !f.contains("-shard-1-of-2/"))
         .collect();
     assert!(remaining.is_empty(), "{remaining:?}");
+    assert!(
+        !out.join("_tmp/test-lake").exists(),
+        "no empty staging directory is left either"
+    );
 }
 
 /// `max_buffered_bytes` bounds what the open part files hold together. With records in
@@ -408,7 +412,7 @@ fn open_files_are_finished_early_to_stay_within_the_memory_budget() {
             files.len(),
         )
     };
-    // The default budget (64 MiB) holds all 17 partitions: nothing finished early.
+    // The default budget (16 MiB) holds all 17 partitions: nothing finished early.
     assert_eq!(land(&ordered, None), (0, PARTITIONS as usize));
     // 300 kB: files are finished early, but in partition order each partition is complete
     // when its file is finished.
