@@ -84,11 +84,8 @@ struct Envelope<'a> {
 
 /// Finds the top-level `data` and `nextPageToken` values of the envelope without
 /// parsing the records (arrow-json validates the records' syntax as it decodes them).
-fn locate_envelope<'a>(
-    text: &'a [u8],
-    known: &KnownKeys,
-    keep: bool,
-) -> DecodeResult<Envelope<'a>> {
+fn locate_envelope<'a>(body: &'a str, known: &KnownKeys, keep: bool) -> DecodeResult<Envelope<'a>> {
+    let text = body.as_bytes();
     let mut s = Scanner { b: text, i: 0 };
     let mut env = Envelope::default();
     let truncated = |e: String| {
@@ -132,7 +129,9 @@ fn locate_envelope<'a>(
         } else {
             s.value().map_err(truncated)?;
         }
-        let raw = std::str::from_utf8(text.get(v0..s.i).unwrap_or_default()).unwrap_or_default();
+        // `v0` and `s.i` sit on ASCII structure, hence on char boundaries of the validated
+        // body: slicing it costs nothing (no second UTF-8 pass over the data array).
+        let raw = body.get(v0..s.i).unwrap_or_default();
         match key {
             b"data" => env.data = Some(raw),
             b"nextPageToken" => env.next_page_token = Some(raw),
@@ -188,7 +187,7 @@ impl PageDecoder {
     pub fn decode_json(&self, body: &[u8]) -> DecodeResult<Page> {
         let text = std::str::from_utf8(body)
             .map_err(|e| format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
-        let env = locate_envelope(text.as_bytes(), &self.known, self.keep_extra)?;
+        let env = locate_envelope(text, &self.known, self.keep_extra)?;
         let data = env
             .data
             .filter(|d| *d != "null")
@@ -459,7 +458,18 @@ pub(crate) fn scan_records(data: &[u8], known: &KnownKeys, keep: bool) -> Decode
                 _ => return Err(s.err("a key")),
             }
             let key_start = s.i;
-            s.string()?;
+            // Fast path: the key the hint expects, spelled out and closed right there (no
+            // escape can hide in it: the byte after it is the closing quote).
+            let expected = known.0.get(hint).map(Vec::as_slice).unwrap_or_default();
+            let after = key_start + 1 + expected.len();
+            let known_here = !expected.is_empty()
+                && s.b.get(key_start + 1..after) == Some(expected)
+                && s.b.get(after) == Some(&b'"');
+            if known_here {
+                s.i = after + 1;
+            } else {
+                s.string()?;
+            }
             let key_raw = s.b.get(key_start + 1..s.i - 1).unwrap_or_default();
             s.ws();
             s.expect(b':')?;
@@ -467,7 +477,9 @@ pub(crate) fn scan_records(data: &[u8], known: &KnownKeys, keep: bool) -> Decode
             let v_start = s.i;
             s.value()?;
             let v_end = s.i;
-            if !is_known(key_raw, known, &mut hint) {
+            if known_here {
+                hint += 1;
+            } else if !is_known(key_raw, known, &mut hint) {
                 out.extra_fields += 1;
                 if keep {
                     let obj = extra_obj.get_or_insert_with(|| "{".to_string());
@@ -687,6 +699,39 @@ mod tests {
             b.column(3).as_string::<i32>().value(0),
             "2023-01-01T00:00:01.000Z"
         );
+    }
+
+    /// Keys that look like the expected one but are not (a longer name, a prefix), and a
+    /// known key spelled with an escape: only true unknowns count as extra.
+    #[test]
+    fn keys_near_the_expected_one_are_told_apart() {
+        let d = PageDecoder::new(&cfg(&["id", "holdTime"], true));
+        let page = r#"{"data": [
+            {"id": "a", "holdTime": 1},
+            {"idx": "b", "id": "b", "holdTimes": 2, "holdTime": 3},
+            {"i": "c", "\u0069d": "c", "hold": 0},
+            {"holdTime": 4, "id": "d"}
+        ]}"#;
+        let p = d.decode_json(page.as_bytes()).unwrap();
+        assert_eq!(p.records, 4);
+        // idx, holdTimes; i, hold.
+        assert_eq!(p.extra_fields, 4);
+        let b = &p.batches[0];
+        let id = b.column(0).as_string::<i32>();
+        assert_eq!(
+            (0..4).map(|r| id.value(r)).collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        let hold = b.column(1).as_primitive::<Int64Type>();
+        assert_eq!(hold.value(1), 3);
+        assert_eq!(hold.value(3), 4);
+        let extra = b.column(2).as_string::<i32>();
+        let v: serde_json::Value = serde_json::from_str(extra.value(1)).unwrap();
+        assert_eq!(
+            (v["idx"].clone(), v["holdTimes"].clone()),
+            ("b".into(), 2.into())
+        );
+        assert!(extra.is_null(0) && extra.is_null(3));
     }
 
     #[test]
