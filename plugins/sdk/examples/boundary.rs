@@ -52,20 +52,18 @@ mod bench {
 
     use tributary_plugin_sdk::abi::host::PluginLibrary;
     use tributary_plugin_sdk::arrow_array::{
-        Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringArray, StructArray,
-        make_array,
+        Array, ArrayRef, Int64Array, RecordBatch, StringArray, StructArray,
     };
-    use tributary_plugin_sdk::arrow_data::transform::MutableArrayData;
     use tributary_plugin_sdk::{
         Ack, Checkpoint, CreateContext, ErrorKind, Outputs, PluginError, Result, Sink, Transform,
-        serde_json,
+        deep_copy, serde_json,
     };
 
     const ROWS: usize = 5000;
     const RECORDS_PER_SECOND: f64 = 600_000.0;
     const ROUNDS: usize = 7;
 
-    /// The in-process twin of `plugins/examples/echo`.
+    /// The in-process twin of `plugins/examples/echo` (the same `deep_copy`, from the SDK).
     struct Echo {
         fresh_buffers: bool,
     }
@@ -80,28 +78,6 @@ mod bench {
             }
             Ok(())
         }
-    }
-
-    /// The same copy as the echo plugin's `fresh_buffers`.
-    fn deep_copy(batch: &RecordBatch) -> Result<RecordBatch> {
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|column| {
-                let data = column.to_data();
-                let mut copy = MutableArrayData::new(vec![&data], false, data.len());
-                copy.try_extend(0, 0, data.len())?;
-                Ok(make_array(copy.freeze()))
-            })
-            .collect::<std::result::Result<Vec<_>, tributary_plugin_sdk::arrow_schema::ArrowError>>(
-            )
-            .map_err(|e| PluginError::runtime(format!("echo: cannot copy a batch: {e}")))?;
-        RecordBatch::try_new_with_options(
-            batch.schema(),
-            columns,
-            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )
-        .map_err(|e| PluginError::runtime(format!("echo: cannot copy a batch: {e}")))
     }
 
     /// The in-process twin of a healthy `plugins/examples/faulty`.

@@ -53,10 +53,12 @@
 )]
 
 pub mod abi;
+mod copy;
 mod error;
 mod plugin;
 pub mod time;
 
+pub use copy::deep_copy;
 pub use error::{ErrorKind, PluginError, Result};
 pub use plugin::{
     Ack, Checkpoint, CreateContext, LandedFile, MAIN_OUTPUT, Outputs, PluginInfo, PluginKind, Sink,

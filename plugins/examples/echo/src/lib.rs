@@ -6,10 +6,9 @@
 //! computes its output would: the host then checks every returned value in full, which is
 //! the boundary's worst case.
 
-use tributary_plugin_sdk::arrow_array::{RecordBatch, RecordBatchOptions, make_array};
-use tributary_plugin_sdk::arrow_data::transform::MutableArrayData;
+use tributary_plugin_sdk::arrow_array::RecordBatch;
 use tributary_plugin_sdk::{
-    CreateContext, Outputs, PluginError, PluginInfo, Result, Transform, export_plugin,
+    CreateContext, Outputs, PluginInfo, Result, Transform, deep_copy, export_plugin,
 };
 
 /// The name of the second output.
@@ -52,30 +51,6 @@ impl Transform for Echo {
         }
         Ok(())
     }
-}
-
-/// The batch, every column copied into newly allocated buffers.
-///
-/// # Errors
-/// When the copied columns do not fit the schema (they always do).
-pub fn deep_copy(batch: &RecordBatch) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|column| {
-            let data = column.to_data();
-            let mut copy = MutableArrayData::new(vec![&data], false, data.len());
-            copy.try_extend(0, 0, data.len())?;
-            Ok(make_array(copy.freeze()))
-        })
-        .collect::<std::result::Result<Vec<_>, tributary_plugin_sdk::arrow_schema::ArrowError>>()
-        .map_err(|e| PluginError::runtime(format!("echo: cannot copy a batch: {e}")))?;
-    RecordBatch::try_new_with_options(
-        batch.schema(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )
-    .map_err(|e| PluginError::runtime(format!("echo: cannot copy a batch: {e}")))
 }
 
 export_plugin!(transform Echo);
