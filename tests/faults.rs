@@ -307,23 +307,27 @@ struct Moto {
 
 /// A loopback TCP forwarder: while open, each connection to `port` is piped to the moto
 /// behind it; while shut, connections are dropped at once (as by a server that is down).
+/// Its accept loop ends when the gate is dropped.
 struct Gate {
     port: u16,
+    state: Arc<GateState>,
+}
+
+struct GateState {
     backend: std::sync::atomic::AtomicU16,
-    open: std::sync::atomic::AtomicBool,
-    stop: std::sync::atomic::AtomicBool,
+    open: AtomicBool,
+    stop: AtomicBool,
 }
 
 impl Gate {
     fn start(port: u16) -> Arc<Gate> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let gate = Arc::new(Gate {
-            port,
+        let state = Arc::new(GateState {
             backend: std::sync::atomic::AtomicU16::new(0),
-            open: std::sync::atomic::AtomicBool::new(false),
-            stop: std::sync::atomic::AtomicBool::new(false),
+            open: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
         });
-        let g = Arc::clone(&gate);
+        let g = Arc::clone(&state);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if g.stop.load(Ordering::SeqCst) {
@@ -337,11 +341,11 @@ impl Gate {
                 let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", backend)) else {
                     continue;
                 };
+                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
                 // Each direction ends when its source closes; then the other side is shut.
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
+                for (mut from, mut to) in [(client2, server2), (server, client)] {
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut from, &mut to);
                         let _ = to.shutdown(std::net::Shutdown::Write);
@@ -349,22 +353,22 @@ impl Gate {
                 }
             }
         });
-        gate
+        Arc::new(Gate { port, state })
     }
 
     fn open_to(&self, backend: u16) {
-        self.backend.store(backend, Ordering::SeqCst);
-        self.open.store(true, Ordering::SeqCst);
+        self.state.backend.store(backend, Ordering::SeqCst);
+        self.state.open.store(true, Ordering::SeqCst);
     }
 
     fn shut(&self) {
-        self.open.store(false, Ordering::SeqCst);
+        self.state.open.store(false, Ordering::SeqCst);
     }
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.state.stop.store(true, Ordering::SeqCst);
         // Wakes the accept loop so it sees `stop`.
         let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
     }
