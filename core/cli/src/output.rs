@@ -163,6 +163,16 @@ pub fn summary_table(s: &RunSummary) -> String {
             if let Some(d) = m.get("duplicates").and_then(|v| v.as_u64()) {
                 out.push_str(&format!(", {d} duplicates dropped"));
             }
+            if let Some(n) = m
+                .get("dedupe_beyond_horizon")
+                .and_then(|v| v.as_u64())
+                .filter(|n| *n > 0)
+            {
+                out.push_str(&format!(
+                    " ({n} records were older than the dedupe horizon and compared with recent \
+                     ids only; raise dedupe_horizon_days to hold more)"
+                ));
+            }
             if let Some(mf) = m.get("missing_field_counts").and_then(|v| v.as_object()) {
                 if !mf.is_empty() {
                     let parts: Vec<String> = mf.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -187,4 +197,30 @@ pub fn summary_table(s: &RunSummary) -> String {
         out.push_str(&format!("\n  error: {e}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_when_dedupe_ran_past_its_horizon() {
+        let metrics = |beyond: u64| {
+            let mut s = RunSummary::default();
+            s.transform_metrics.insert(
+                "transforms.checked".into(),
+                serde_json::json!({"integrity_rate": 1.0, "duplicates": 2, "dedupe_beyond_horizon": beyond}),
+            );
+            summary_table(&s)
+        };
+        let quiet = metrics(0);
+        assert!(quiet.contains("2 duplicates dropped"), "{quiet}");
+        assert!(!quiet.contains("horizon"), "{quiet}");
+        let told = metrics(7);
+        assert!(
+            told.contains("7 records were older than the dedupe horizon")
+                && told.contains("dedupe_horizon_days"),
+            "{told}"
+        );
+    }
 }

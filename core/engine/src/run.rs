@@ -106,7 +106,7 @@ pub struct ComponentSummary {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
     /// The pipeline.
     pub pipeline: String,

@@ -454,9 +454,14 @@ impl PluginInfo for ParquetSink {
 impl Sink for ParquetSink {
     fn healthcheck(&mut self) -> PluginResult<()> {
         self.store.probe()?;
-        let key = self.store.key(&format!("_tmp/healthcheck-{}", self.run))?;
+        // Inside this instance's staging, so that a run killed between the put and the
+        // delete leaves nothing the next run of it does not sweep.
+        let key = self
+            .tmp_root
+            .clone()
+            .join(format!("healthcheck-{}", self.run));
         self.store.put(&key, b"ok".to_vec())?;
-        self.store.delete(&key)?;
+        self.store.delete_if_exists(&key)?;
         Ok(())
     }
 
