@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{self, py, python, read_parquet_ids, root, text, tributary};
+use crate::util::{self, py, python, read_parquet_ids, root, text, tributary, truth};
 
 const COLUMNS: &str =
     "[id, direction, medium, startTime, endTime, agentId, queueId, holdTime, wrapTime, talkTime]";
@@ -69,24 +69,6 @@ fn lake_sink(dir: &Path) -> String {
         "  lake:\n    type: parquet\n    inputs: [cxone]\n    url: {}\n",
         dir.join("lake").display()
     )
-}
-
-/// The simulator's ids for the inclusive day range `[start, end]`.
-fn truth(seed: u64, per_day: u32, start: &str, end: &str) -> Vec<String> {
-    let cfg = tributary_cxone_sim::SimConfig {
-        seed,
-        records_per_day: per_day,
-        ..Default::default()
-    };
-    let s = chrono::DateTime::parse_from_rfc3339(&format!("{start}T00:00:00Z"))
-        .unwrap()
-        .to_utc();
-    let e = chrono::DateTime::parse_from_rfc3339(&format!("{end}T23:59:59.999Z"))
-        .unwrap()
-        .to_utc();
-    tributary_cxone_sim::records_in_range(&cfg, s, e)
-        .map(|r| r.id)
-        .collect()
 }
 
 /// Runs `tributary run <file> [--resume] --json`; returns (exit code, summary, all output).

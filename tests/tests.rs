@@ -269,23 +269,6 @@ sinks:
     p
 }
 
-fn truth_q1(seed: u64, per_day: u32) -> Vec<String> {
-    let cfg = tributary_cxone_sim::SimConfig {
-        seed,
-        records_per_day: per_day,
-        ..Default::default()
-    };
-    let start = chrono::DateTime::parse_from_rfc3339("2023-01-01T00:00:00Z")
-        .unwrap()
-        .to_utc();
-    let end = chrono::DateTime::parse_from_rfc3339("2023-03-31T23:59:59.999Z")
-        .unwrap()
-        .to_utc();
-    tributary_cxone_sim::records_in_range(&cfg, start, end)
-        .map(|r| r.id)
-        .collect()
-}
-
 /// A sink written in C, compiled here with the system compiler, runs a pipeline.
 #[test]
 fn c_plugin_runs_a_pipeline() {
@@ -322,7 +305,10 @@ fn c_plugin_runs_a_pipeline() {
         3,
         "one line per window (90 days in 30-day windows):\n{lines}"
     );
-    assert_eq!(total, truth_q1(7, 50).len() as u64);
+    assert_eq!(
+        total,
+        util::truth(7, 50, "2023-01-01", "2023-03-31").len() as u64
+    );
 
     // Pinning: the right hash loads, a wrong one is refused before loading.
     let sha = {
@@ -395,7 +381,10 @@ fn rust_example_plugin_runs_a_pipeline() {
                 .unwrap()
         })
         .sum();
-    assert_eq!(total, truth_q1(7, 50).len() as u64);
+    assert_eq!(
+        total,
+        util::truth(7, 50, "2023-01-01", "2023-03-31").len() as u64
+    );
 }
 
 /// docs/configuration.md is generated from the schemas and must not be stale.
@@ -474,23 +463,6 @@ sinks:
     p
 }
 
-fn truth_year(seed: u64, per_day: u32) -> Vec<String> {
-    let cfg = tributary_cxone_sim::SimConfig {
-        seed,
-        records_per_day: per_day,
-        ..Default::default()
-    };
-    let start = chrono::DateTime::parse_from_rfc3339("2023-01-01T00:00:00Z")
-        .unwrap()
-        .to_utc();
-    let end = chrono::DateTime::parse_from_rfc3339("2023-12-31T23:59:59.999Z")
-        .unwrap()
-        .to_utc();
-    tributary_cxone_sim::records_in_range(&cfg, start, end)
-        .map(|r| r.id)
-        .collect()
-}
-
 /// Files under the lake that a reader of `**/*.parquet` would see, plus anything that is
 /// neither a landed Parquet file nor a manifest (stale or partial files).
 fn lake_files(lake: &Path) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
@@ -549,7 +521,7 @@ fn crash_and_resume_lands_everything_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let per_day = 300;
     let p = year_pipeline(tmp.path(), "crash", per_day);
-    let truth = truth_year(11, per_day);
+    let truth = util::truth(11, per_day, "2023-01-01", "2023-12-31");
     // A pseudo-random but reproducible sequence of kill moments (ms after start).
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut kills = 0;
@@ -630,7 +602,7 @@ fn shards_together_equal_one_run() {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", text(&out));
     }
-    let truth = truth_year(11, per_day);
+    let truth = util::truth(11, per_day, "2023-01-01", "2023-12-31");
     let (rows, digest, _) = read_parquet_ids(&tmp.path().join("lake"));
     assert_eq!(rows, truth.len() as u64);
     assert_eq!(digest, util::digest(truth));
@@ -720,7 +692,7 @@ fn sigint_stops_cleanly_and_resume_finishes() {
         );
         assert_eq!(summary["status"], "succeeded");
     }
-    let truth = truth_year(11, per_day);
+    let truth = util::truth(11, per_day, "2023-01-01", "2023-12-31");
     let (rows, digest, _) = read_parquet_ids(&tmp.path().join("lake"));
     assert_eq!(rows, truth.len() as u64);
     assert_eq!(digest, util::digest(truth));

@@ -117,3 +117,21 @@ pub fn digest(mut ids: Vec<String>) -> String {
     ids.sort();
     tributary_cxone_sim::id_digest(ids.iter().map(String::as_str))
 }
+
+/// The simulator's ids for the inclusive day range `[start, end]`.
+pub fn truth(seed: u64, per_day: u32, start: &str, end: &str) -> Vec<String> {
+    let cfg = tributary_cxone_sim::SimConfig {
+        seed,
+        records_per_day: per_day,
+        ..Default::default()
+    };
+    let s = chrono::DateTime::parse_from_rfc3339(&format!("{start}T00:00:00Z"))
+        .unwrap()
+        .to_utc();
+    let e = chrono::DateTime::parse_from_rfc3339(&format!("{end}T23:59:59.999Z"))
+        .unwrap()
+        .to_utc();
+    tributary_cxone_sim::records_in_range(&cfg, s, e)
+        .map(|r| r.id)
+        .collect()
+}

@@ -29,7 +29,7 @@ use crate::data::{
     raw_records,
 };
 use crate::server::{
-    AppState, IssuedToken, Shared, api_error, content_type, json_response, lock, parse_urlencoded,
+    AppState, Shared, api_error, content_type, json_response, lock, parse_urlencoded,
 };
 
 /// Path of the access-key token endpoint (announced by the OpenID discovery document).
@@ -247,15 +247,8 @@ fn issue(st: &AppState) -> Response {
         hash_words(&[st.cfg.seed, 0x2EF2, seq]),
         hash_words(&[seq, 0x2EF2])
     );
-    lock(&st.tokens).insert(
-        access_token.clone(),
-        IssuedToken {
-            expires_at: Instant::now() + Duration::from_secs(st.cfg.token_ttl_secs),
-            scopes: st.cfg.scopes.clone(),
-        },
-    );
+    st.issue_token(&access_token, st.cfg.scopes.clone());
     lock(&st.real.refresh_tokens).insert(refresh_token.clone(), Instant::now());
-    CounterSet::add(&st.counters.tokens_issued, 1);
     let mut r = json_response(
         StatusCode::OK,
         &json!({

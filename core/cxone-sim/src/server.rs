@@ -154,6 +154,20 @@ pub(crate) struct AppState {
     cache: Mutex<PageCache>,
 }
 
+impl AppState {
+    /// Records an access token as valid for `token_ttl_secs` with `scopes`, and counts it.
+    pub(crate) fn issue_token(&self, access_token: &str, scopes: Vec<String>) {
+        lock(&self.tokens).insert(
+            access_token.to_string(),
+            IssuedToken {
+                expires_at: Instant::now() + Duration::from_secs(self.cfg.token_ttl_secs),
+                scopes,
+            },
+        );
+        CounterSet::add(&self.counters.tokens_issued, 1);
+    }
+}
+
 pub(crate) type Shared = Arc<AppState>;
 
 // ---------------------------------------------------------------------------------------
@@ -403,14 +417,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
             hash_words(&[st.cfg.seed, 0x70CE4, seq]),
             hash_words(&[seq, st.cfg.seed])
         );
-        lock(&st.tokens).insert(
-            access_token.clone(),
-            IssuedToken {
-                expires_at: Instant::now() + Duration::from_secs(st.cfg.token_ttl_secs),
-                scopes,
-            },
-        );
-        CounterSet::add(&st.counters.tokens_issued, 1);
+        st.issue_token(&access_token, scopes);
         let mut r = json_response(
             StatusCode::OK,
             &json!({

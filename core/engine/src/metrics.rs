@@ -32,6 +32,11 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 impl LiveMetrics {
     /// Starts a run's metrics.
     pub fn begin(&self, pipeline: &str, source: &str, metrics: Arc<SourceMetrics>) {
@@ -55,56 +60,61 @@ impl LiveMetrics {
         let mut out = String::new();
         let Ok(g) = self.inner.lock() else { return out };
         let p = esc(&g.pipeline);
-        let _ = writeln!(
-            out,
-            "# HELP tributary_windows_planned Export windows in this run's plan.\n# TYPE tributary_windows_planned gauge"
-        );
-        let _ = writeln!(
-            out,
-            "tributary_windows_planned{{pipeline=\"{p}\"}} {}",
-            self.windows_planned.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tributary_windows_done Export windows landed in every sink.\n# TYPE tributary_windows_done gauge"
-        );
-        let _ = writeln!(
-            out,
-            "tributary_windows_done{{pipeline=\"{p}\"}} {}",
-            self.windows_done.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tributary_records_in_total Records received by a component.\n# TYPE tributary_records_in_total counter"
-        );
-        for (c, t, s) in &g.components {
+        for (name, help, value) in [
+            (
+                "tributary_windows_planned",
+                "Export windows in this run's plan.",
+                &self.windows_planned,
+            ),
+            (
+                "tributary_windows_done",
+                "Export windows landed in every sink.",
+                &self.windows_done,
+            ),
+        ] {
+            header(&mut out, name, "gauge", help);
             let _ = writeln!(
                 out,
-                "tributary_records_in_total{{pipeline=\"{p}\",component=\"{}\",type=\"{}\"}} {}",
-                esc(c),
-                esc(t),
-                s.records_in.load(Ordering::Relaxed)
+                "{name}{{pipeline=\"{p}\"}} {}",
+                value.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP tributary_records_out_total Records emitted (sources, transforms) or made durable (sinks).\n# TYPE tributary_records_out_total counter"
-        );
-        for (c, t, s) in &g.components {
-            let _ = writeln!(
-                out,
-                "tributary_records_out_total{{pipeline=\"{p}\",component=\"{}\",type=\"{}\"}} {}",
-                esc(c),
-                esc(t),
-                s.records_out.load(Ordering::Relaxed)
-            );
+        for (name, help, emitted) in [
+            (
+                "tributary_records_in_total",
+                "Records received by a component.",
+                false,
+            ),
+            (
+                "tributary_records_out_total",
+                "Records emitted (sources, transforms) or made durable (sinks).",
+                true,
+            ),
+        ] {
+            header(&mut out, name, "counter", help);
+            for (c, t, s) in &g.components {
+                let counter = if emitted {
+                    &s.records_out
+                } else {
+                    &s.records_in
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{pipeline=\"{p}\",component=\"{}\",type=\"{}\"}} {}",
+                    esc(c),
+                    esc(t),
+                    counter.load(Ordering::Relaxed)
+                );
+            }
         }
         if let Some((name, m)) = &g.source {
             let s = m.snapshot();
             let src = esc(name);
-            let _ = writeln!(
-                out,
-                "# HELP tributary_source_requests_total HTTP answers by endpoint and status.\n# TYPE tributary_source_requests_total counter"
+            header(
+                &mut out,
+                "tributary_source_requests_total",
+                "counter",
+                "HTTP answers by endpoint and status.",
             );
             for (endpoint, statuses) in &s.requests {
                 for (status, n) in statuses {
@@ -133,18 +143,15 @@ impl LiveMetrics {
                 ),
                 ("bytes", "Response bytes received.", s.bytes),
             ] {
-                let _ = writeln!(
-                    out,
-                    "# HELP tributary_source_{metric}_total {help}\n# TYPE tributary_source_{metric}_total counter"
-                );
-                let _ = writeln!(
-                    out,
-                    "tributary_source_{metric}_total{{pipeline=\"{p}\",source=\"{src}\"}} {v}"
-                );
+                let name = format!("tributary_source_{metric}_total");
+                header(&mut out, &name, "counter", help);
+                let _ = writeln!(out, "{name}{{pipeline=\"{p}\",source=\"{src}\"}} {v}");
             }
-            let _ = writeln!(
-                out,
-                "# HELP tributary_source_request_latency_ms Request latency by endpoint.\n# TYPE tributary_source_request_latency_ms summary"
+            header(
+                &mut out,
+                "tributary_source_request_latency_ms",
+                "summary",
+                "Request latency by endpoint.",
             );
             for (endpoint, l) in &s.latency_ms {
                 let e = esc(endpoint);
@@ -166,9 +173,11 @@ impl LiveMetrics {
                 );
             }
             let l = &s.export_job_latency_ms;
-            let _ = writeln!(
-                out,
-                "# HELP tributary_source_export_job_latency_ms Export job latency, create to completed.\n# TYPE tributary_source_export_job_latency_ms summary"
+            header(
+                &mut out,
+                "tributary_source_export_job_latency_ms",
+                "summary",
+                "Export job latency, create to completed.",
             );
             for (q, v) in [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms)] {
                 let _ = writeln!(
