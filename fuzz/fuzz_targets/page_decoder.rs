@@ -6,21 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary_cxone::config::CxoneConfig;
+use tributary_cxone::config::{CxoneConfig, INTERACTION_FIELDS as ALL};
 use tributary_cxone::decode::PageDecoder;
-
-const ALL: [&str; 10] = [
-    "id",
-    "direction",
-    "medium",
-    "startTime",
-    "endTime",
-    "agentId",
-    "queueId",
-    "holdTime",
-    "wrapTime",
-    "talkTime",
-];
 
 fn decoder(mode: u8) -> PageDecoder {
     let mut cfg = CxoneConfig::new("r", "2023-01-01", "2023-01-02");
