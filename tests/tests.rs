@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod faults;
+mod real_tenant;
 mod util;
 
 use std::path::Path;
@@ -145,6 +146,48 @@ fn shipped_pipelines_validate() {
         n += 1;
     }
     assert!(n >= 1);
+}
+
+/// Every YAML example in docs/ parses, and every one that is a whole pipeline (`name` and
+/// `sources`) validates, with the credentials its comments name set.
+#[test]
+fn yaml_examples_in_docs_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [
+        ("CXONE_ACCESS_KEY_ID", "k"),
+        ("CXONE_ACCESS_KEY_SECRET", "s"),
+        ("CXONE_CLIENT_ID", "c"),
+        ("CXONE_CLIENT_SECRET", "cs"),
+        ("CXONE_API_KEY", "k"),
+        ("CXONE_API_SECRET", "s"),
+    ];
+    let mut whole = 0;
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        let doc = std::fs::read_to_string(&p).unwrap();
+        for (i, block) in doc.split("```yaml\n").skip(1).enumerate() {
+            let yaml = block.split("```").next().unwrap();
+            let v: serde_yaml::Value = serde_yaml::from_str(yaml)
+                .unwrap_or_else(|e| panic!("{} example {i}: {e}", p.display()));
+            if v.get("name").is_none() || v.get("sources").is_none() {
+                continue;
+            }
+            let file = tmp.path().join(format!("example-{whole}.yaml"));
+            std::fs::write(&file, yaml).unwrap();
+            let out = tributary(tmp.path(), &["validate", file.to_str().unwrap()], &env);
+            assert!(
+                out.status.success(),
+                "{} example {i}: {}",
+                p.display(),
+                text(&out)
+            );
+            whole += 1;
+        }
+    }
+    assert!(whole >= 1, "docs/cxone.md has a whole pipeline");
 }
 
 fn quickstart_in(dir: &Path, end: &str) -> std::process::Output {
@@ -922,6 +965,7 @@ sources:
     type: cxone
     api: reporting
     auth: access-key
+    schema: interaction
     incremental: true
     date_range: {{ start: 2023-01-01, end: 2023-01-31 }}
     max_window_days: 10
@@ -962,12 +1006,12 @@ sinks:
         ),
         (
             "TRIBUTARY__SOURCES__CXONE__SIMULATOR__UPDATED_AT",
-            "2030-01-01T00:00:00Z",
+            "2024-05-01T12:00:00Z",
         ),
     ];
     let updated_cfg = tributary_cxone_sim::SimConfig {
         updated_fraction: 0.1,
-        updated_at: Some("2030-01-01T00:00:00Z".into()),
+        updated_at: Some("2024-05-01T12:00:00Z".into()),
         ..base.clone()
     };
     let bookmark = all

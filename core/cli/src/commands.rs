@@ -94,22 +94,29 @@ fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Res
     let Some((spec, cfg)) = pipeline.sources.first() else {
         return Ok(EXIT_CONFIG);
     };
+    let requests = |w: &tributary_cxone::Window| {
+        tributary_cxone::requests::planned_requests(cfg, w).unwrap_or_default()
+    };
     if json {
         let list: Vec<serde_json::Value> = windows
             .iter()
-            .map(|w| serde_json::json!({"window_id": w.id(), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339(), "request": tributary_cxone::payload::build(cfg, w).ok()}))
+            .map(|w| serde_json::json!({"window_id": w.id(), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339(), "requests": requests(w)}))
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"source": spec.name, "windows": list})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "source": spec.name,
+                "api": cfg.api,
+                "auth": tributary_cxone::requests::auth_summary(cfg),
+                "windows": list
+            }))?
         );
     } else {
         println!(
-            "{} export windows for sources.{}:",
+            "{} windows for sources.{} (api: {}):",
             windows.len(),
-            spec.name
+            spec.name,
+            serde_json::to_value(cfg.api)?.as_str().unwrap_or_default()
         );
         for w in &windows {
             println!(
@@ -119,12 +126,21 @@ fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Res
                 w.end.to_rfc3339()
             );
         }
+        println!("\nauth: {}", tributary_cxone::requests::auth_summary(cfg));
         if let Some(first) = windows.first() {
-            if let Ok(p) = tributary_cxone::payload::build(cfg, first) {
-                println!(
-                    "\nfirst request: POST /api/v2/analytics/data-exports\n{}",
-                    serde_json::to_string_pretty(&p)?
-                );
+            println!("\nrequests of the first window:");
+            for r in requests(first) {
+                let query = r
+                    .query
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let sep = if query.is_empty() { "" } else { "?" };
+                println!("  {} {}{sep}{query}\n      {}", r.method, r.path, r.note);
+                if let Some(b) = &r.body {
+                    println!("      {}", serde_json::to_string(b)?);
+                }
             }
         }
     }

@@ -197,6 +197,32 @@ pub struct SimConfig {
     /// expired (the client must poll again for a fresh one). Example: `1`.
     #[arg(long, default_value_t = 0)]
     pub expire_first_downloads: u32,
+    /// Reporting API and Data Extraction API: names removed from every completed-contact
+    /// record (matched against the name served, e.g. `contactStart` when legacy names
+    /// are on) and header names whose column is removed from every extraction CSV, to
+    /// test a client against a tenant that does not send them.
+    /// Example: `["endReason", "tags", "Agent 1 Team"]`.
+    #[arg(long, value_delimiter = ',')]
+    pub omit_fields: Vec<String>,
+    /// Access-key token endpoint: the client authentication methods announced by the
+    /// OpenID discovery document (`token_endpoint_auth_methods_supported`) and accepted
+    /// by `POST /auth/token`: `client_secret_basic` (HTTP Basic) and/or
+    /// `client_secret_post` (`client_id`/`client_secret` in the form body). NICE's
+    /// published discovery document announces `client_secret_basic` only.
+    /// Example: `["client_secret_basic", "client_secret_post"]`.
+    #[arg(long, value_delimiter = ',', default_values_t = default_client_auth_methods())]
+    pub client_auth_methods: Vec<String>,
+    /// Data Extraction API: the terminal status of a job that hits `fail_dates`:
+    /// `FAILED`, `CANCELLED` or `EXPIRED`. Example: `CANCELLED`.
+    #[arg(long, value_enum, default_value_t = ExtractionFailureStatus::Failed)]
+    pub extraction_failure_status: ExtractionFailureStatus,
+}
+
+/// The client authentication methods the access-key token endpoint knows.
+pub const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+fn default_client_auth_methods() -> Vec<String> {
+    vec!["client_secret_basic".to_owned()]
 }
 
 fn default_tenant_id() -> String {
@@ -292,6 +318,9 @@ impl Default for SimConfig {
             extraction_min_interval_ms: default_extraction_min_interval_ms(),
             download_link_ttl_ms: default_download_link_ttl_ms(),
             expire_first_downloads: 0,
+            omit_fields: Vec::new(),
+            client_auth_methods: default_client_auth_methods(),
+            extraction_failure_status: ExtractionFailureStatus::Failed,
         }
     }
 }
@@ -301,7 +330,9 @@ impl SimConfig {
     ///
     /// # Errors
     /// [`SimError::InvalidConfig`] for a probability outside `[0, 1]`, probabilities of
-    /// 429 and 5xx that add up to more than 1, or `records_per_day` above 10,000,000.
+    /// 429 and 5xx that add up to more than 1, `records_per_day` above 10,000,000, an
+    /// empty name in `omit_fields`, or `client_auth_methods` empty or naming a method
+    /// other than `client_secret_basic` and `client_secret_post`.
     pub fn validate(&self) -> Result<(), SimError> {
         let probabilities = [
             ("p429", self.p429),
@@ -355,7 +386,45 @@ impl SimConfig {
                 message: "updated_fraction is set but updated_at is not; set both".into(),
             });
         }
+        self.validate_real()
+    }
+
+    /// The knobs of the real dialects.
+    fn validate_real(&self) -> Result<(), SimError> {
+        if self.omit_fields.iter().any(|f| f.trim().is_empty()) {
+            return Err(SimError::InvalidConfig {
+                key: "omit_fields",
+                message: "an empty name; list field or header names, e.g. [endReason]".into(),
+            });
+        }
+        if self.client_auth_methods.is_empty() {
+            return Err(SimError::InvalidConfig {
+                key: "client_auth_methods",
+                message: format!(
+                    "no method: the token endpoint would refuse every client; use some of {}",
+                    CLIENT_AUTH_METHODS.join(", ")
+                ),
+            });
+        }
+        if let Some(bad) = self
+            .client_auth_methods
+            .iter()
+            .find(|m| !CLIENT_AUTH_METHODS.contains(&m.as_str()))
+        {
+            return Err(SimError::InvalidConfig {
+                key: "client_auth_methods",
+                message: format!(
+                    "unknown method `{bad}`; use {}",
+                    CLIENT_AUTH_METHODS.join(" or ")
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// True when the token endpoint accepts client authentication `method`.
+    pub(crate) fn accepts_client_auth(&self, method: &str) -> bool {
+        self.client_auth_methods.iter().any(|m| m == method)
     }
 
     /// The `lastUpdateTime` of `updated_at`, in epoch ms.
@@ -385,6 +454,43 @@ pub enum RetryAfterMode {
     /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (an HTTP date).
     #[serde(alias = "http_date")]
     HttpDate,
+}
+
+/// The terminal status of a Data Extraction job that fails (`fail_dates`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+pub enum ExtractionFailureStatus {
+    /// `FAILED`, with an `errorMessage`.
+    #[default]
+    #[serde(rename = "FAILED", alias = "failed")]
+    #[value(name = "FAILED", alias = "failed")]
+    Failed,
+    /// `CANCELLED`.
+    #[serde(rename = "CANCELLED", alias = "cancelled")]
+    #[value(name = "CANCELLED", alias = "cancelled")]
+    Cancelled,
+    /// `EXPIRED`.
+    #[serde(rename = "EXPIRED", alias = "expired")]
+    #[value(name = "EXPIRED", alias = "expired")]
+    Expired,
+}
+
+impl ExtractionFailureStatus {
+    /// The status as the job poll writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+impl fmt::Display for ExtractionFailureStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An endpoint transient faults may be injected into.
@@ -494,8 +600,23 @@ mod tests {
             "2023-01-02,2023-02",
             "--client-secret",
             "s3cret",
+            "--omit-fields",
+            "endReason,Agent 1 Team",
+            "--client-auth-methods",
+            "client_secret_basic,client_secret_post",
+            "--extraction-failure-status",
+            "EXPIRED",
         ])
         .unwrap();
+        assert_eq!(cli.sim.omit_fields, vec!["endReason", "Agent 1 Team"]);
+        assert_eq!(
+            cli.sim.client_auth_methods,
+            vec!["client_secret_basic", "client_secret_post"]
+        );
+        assert_eq!(
+            cli.sim.extraction_failure_status,
+            ExtractionFailureStatus::Expired
+        );
         assert_eq!(cli.sim.records_per_day, 10);
         assert_eq!(cli.sim.p429, 0.5);
         assert_eq!(cli.sim.retry_after, RetryAfterMode::HttpDate);
@@ -549,5 +670,45 @@ mod tests {
         };
         assert!(cfg.validate().is_err());
         assert!(SimConfig::default().validate().is_ok());
+        let cfg = SimConfig {
+            omit_fields: vec![String::new()],
+            ..SimConfig::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("omit_fields")
+        );
+        let cfg = SimConfig {
+            client_auth_methods: vec!["client_secret_jwt".into()],
+            ..SimConfig::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("client_auth_methods")
+        );
+    }
+
+    #[test]
+    fn failure_status_reads_upper_or_lower_case() {
+        for (text, want) in [
+            ("\"CANCELLED\"", ExtractionFailureStatus::Cancelled),
+            ("\"expired\"", ExtractionFailureStatus::Expired),
+        ] {
+            let got: ExtractionFailureStatus = serde_json::from_str(text).unwrap();
+            assert_eq!(got, want);
+        }
+        assert_eq!(
+            serde_json::to_string(&ExtractionFailureStatus::Failed).unwrap(),
+            "\"FAILED\""
+        );
+        let cli = Cli::try_parse_from(["sim", "--extraction-failure-status", "cancelled"]).unwrap();
+        assert_eq!(
+            cli.sim.extraction_failure_status,
+            ExtractionFailureStatus::Cancelled
+        );
     }
 }

@@ -78,6 +78,12 @@ pub struct Counters {
     pub refresh_grants: u64,
     /// Refresh-token grants refused (unknown or too old refresh token).
     pub refresh_refused: u64,
+    /// Access-key token requests whose client authenticated with HTTP Basic
+    /// (`client_secret_basic`), successfully.
+    pub client_auth_basic: u64,
+    /// Access-key token requests whose client authenticated with `client_id` and
+    /// `client_secret` in the form body (`client_secret_post`), successfully.
+    pub client_auth_post: u64,
     /// Reporting API pages answered 200 (with records).
     pub completed_pages_served: u64,
     /// Records in those pages.
@@ -130,6 +136,8 @@ pub(crate) struct CounterSet {
     pub(crate) password_grants: AtomicU64,
     pub(crate) refresh_grants: AtomicU64,
     pub(crate) refresh_refused: AtomicU64,
+    pub(crate) client_auth_basic: AtomicU64,
+    pub(crate) client_auth_post: AtomicU64,
     pub(crate) completed_pages_served: AtomicU64,
     pub(crate) completed_records_served: AtomicU64,
     pub(crate) jobs_created: AtomicU64,
@@ -198,6 +206,8 @@ impl CounterSet {
             password_grants: get(&self.password_grants),
             refresh_grants: get(&self.refresh_grants),
             refresh_refused: get(&self.refresh_refused),
+            client_auth_basic: get(&self.client_auth_basic),
+            client_auth_post: get(&self.client_auth_post),
             completed_pages_served: get(&self.completed_pages_served),
             completed_records_served: get(&self.completed_records_served),
             jobs_created: get(&self.jobs_created),

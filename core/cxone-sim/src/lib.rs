@@ -11,6 +11,12 @@
 //! expiring page tokens) are decided by hashing the seed with the request's identity
 //! and attempt number, so they are reproducible.
 //!
+//! Beside the contract it serves the real CXone APIs in the shapes NICE publishes
+//! (module `real`): access-key auth with OpenID discovery, the Reporting API's
+//! completed contacts (the 58 published fields, [`COMPLETED_CONTACT_FIELDS`]) and the
+//! Data Extraction API's jobs and CSV ([`DE_HEADERS`]). A test computes their truth
+//! with [`contact_id_of`], [`last_update_time`] and [`extraction_segments`].
+//!
 //! Design choices:
 //! - records are generated per (seed, day, index) with splitmix64, so any record costs
 //!   O(1) and a range is located by binary search, never by generating whole days;
@@ -43,8 +49,9 @@ mod real;
 mod server;
 
 pub use config::{
-    FaultEndpoint, MAX_RECORDS_PER_DAY, RetryAfterMode, SCOPE_EXPORT_READ, SCOPE_EXPORT_WRITE,
-    SCOPE_REPORTS_READ, SimConfig, SimSecret,
+    CLIENT_AUTH_METHODS, ExtractionFailureStatus, FaultEndpoint, MAX_RECORDS_PER_DAY,
+    RetryAfterMode, SCOPE_EXPORT_READ, SCOPE_EXPORT_WRITE, SCOPE_REPORTS_READ, SimConfig,
+    SimSecret,
 };
 pub use counters::Counters;
 pub use data::{
@@ -53,7 +60,10 @@ pub use data::{
 };
 pub use error::{Result, SimError};
 pub use filter::records_matching;
-pub use real::{DE_ENTITIES, DE_HEADERS, TOKEN_PATH};
+pub use real::{
+    COMPLETED_CONTACT_FIELDS, DE_ENTITIES, DE_HEADERS, TOKEN_PATH, contact_id_of,
+    extraction_segments,
+};
 pub use server::{
     DEFAULT_PAGE_SIZE, MAX_COLUMNS, MAX_EXPORT_DAYS, MAX_OR_FIELDS, MAX_PAGE_SIZE, SimHandle,
     Simulator, serve_forever,

@@ -218,38 +218,41 @@ pub(crate) fn content_type(headers: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a
+/// byte (a `%` not followed by two hex digits stays as it is).
+pub(crate) fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut k = 0;
+    while let Some(&b) = bytes.get(k) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(k + 1..k + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(v) = hex {
+                    out.push(v);
+                    k += 2;
+                } else {
+                    out.push(b'%');
+                }
+            }
+            _ => out.push(b),
+        }
+        k += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Decodes `application/x-www-form-urlencoded` (also used for query strings).
 pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut k = 0;
-        while let Some(&b) = bytes.get(k) {
-            match b {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = bytes
-                        .get(k + 1..k + 3)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u8::from_str_radix(h, 16).ok());
-                    if let Some(v) = hex {
-                        out.push(v);
-                        k += 2;
-                    } else {
-                        out.push(b'%');
-                    }
-                }
-                _ => out.push(b),
-            }
-            k += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
     s.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
+            Some((k, v)) => (form_decode(k), form_decode(v)),
+            None => (form_decode(p), String::new()),
         })
         .collect()
 }

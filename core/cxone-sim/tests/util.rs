@@ -190,3 +190,174 @@ impl Client {
         panic!("pagination did not end");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The real dialects
+
+/// `Authorization: Basic` value for client credentials, form-urlencoded first as
+/// RFC 6749 §2.3.1 asks.
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    fn form(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                    char::from(b).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    let pair = format!("{}:{}", form(id), form(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+impl Client {
+    /// `POST /auth/token` with the form `form` and, when given, an `Authorization` value.
+    pub async fn auth_token(&self, authorization: Option<&str>, form: &[(&str, &str)]) -> Response {
+        let mut req = self
+            .http
+            .post(format!("{}/auth/token", self.base))
+            .form(form);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// An access-key token (password grant, HTTP Basic client authentication).
+    pub async fn access_token(&self) -> Value {
+        let r = self
+            .auth_token(
+                Some(&basic("sim-client", "sim-secret")),
+                &[
+                    ("grant_type", "password"),
+                    ("username", "sim-access-key"),
+                    ("password", "sim-access-secret"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// `GET .../{version}/contacts/completed?{query}` with `Accept: application/json`.
+    pub async fn completed(&self, token: &str, version: &str, query: &[(&str, &str)]) -> Response {
+        self.http
+            .get(format!(
+                "{}/inContactAPI/services/{version}/contacts/completed",
+                self.base
+            ))
+            .bearer_auth(token)
+            .header("accept", "application/json")
+            .query(query)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Every `completedContacts` record of a query, paging with `skip` until a 204.
+    pub async fn completed_all(
+        &self,
+        token: &str,
+        version: &str,
+        query: &[(&str, &str)],
+        top: u32,
+    ) -> Vec<Value> {
+        let mut out = Vec::new();
+        let top = top.to_string();
+        loop {
+            let skip = out.len().to_string();
+            let mut q = query.to_vec();
+            q.push(("skip", &skip));
+            q.push(("top", &top));
+            let r = self.completed(token, version, &q).await;
+            if r.status() == StatusCode::NO_CONTENT {
+                return out;
+            }
+            assert_eq!(r.status(), StatusCode::OK, "{:?}", r.headers());
+            let v: Value = r.json().await.unwrap();
+            out.extend(v["completedContacts"].as_array().unwrap().iter().cloned());
+        }
+    }
+
+    /// `POST /data-extraction/v1/jobs` with `body`.
+    pub async fn create_job(&self, token: &str, body: &Value) -> Response {
+        self.http
+            .post(format!("{}/data-extraction/v1/jobs", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a `recording-interaction-metadata` job and polls it (at most 20 times)
+    /// until it is no longer `RUNNING`; returns the final `jobStatus`.
+    pub async fn run_job(&self, token: &str, start: &str, end: &str) -> Value {
+        let body = json!({"entityName": "recording-interaction-metadata", "version": "7",
+                          "startDate": start, "endDate": end});
+        let r = self.create_job(token, &body).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
+        let id: String = r.json().await.unwrap();
+        for _ in 0..20 {
+            let r = self
+                .http
+                .get(format!("{}/data-extraction/v1/jobs/{id}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            if v["jobStatus"]["status"] != "RUNNING" {
+                return v["jobStatus"].clone();
+            }
+        }
+        panic!("job {id} never finished");
+    }
+
+    /// The CSV of a finished job: its text (BOM included).
+    pub async fn download(&self, status: &Value) -> String {
+        let url = status["result"]["url"].as_str().unwrap();
+        let r = self.http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap()
+    }
+}
+
+/// Parses CSV text (quoted fields with `""` escapes, CRLF rows) into rows of cells.
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    if !cell.is_empty() || !row.is_empty() {
+        row.push(cell);
+        rows.push(row);
+    }
+    rows
+}

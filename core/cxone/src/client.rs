@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use crate::auth::{TokenCache, TokenResponse};
 use crate::config::CxoneConfig;
-use crate::config::{DEFAULT_SCOPE, ENV_API_KEY, ENV_API_SECRET, resolve_secret};
+use crate::config::{
+    AuthMode, ClientAuth, DEFAULT_SCOPE, ENV_API_KEY, ENV_API_SECRET, resolve_secret,
+};
 use crate::error::CxoneError;
 use crate::metrics::{Endpoint, SourceMetrics};
 use crate::payload::ExportPayload;
@@ -69,6 +71,8 @@ pub(crate) enum CreateOutcome {
 #[derive(Debug)]
 pub(crate) struct Client {
     http: reqwest::Client,
+    /// Download links: no total timeout (large files), an idle timeout per read.
+    download: reqwest::Client,
     base: String,
     token_url: String,
     client_id: Secret,
@@ -89,7 +93,9 @@ pub(crate) struct Client {
 #[derive(Debug)]
 pub(crate) struct AccessKeyFlow {
     discovery_url: String,
-    token_endpoint: tokio::sync::OnceCell<String>,
+    /// The token endpoint and the client authentication used there.
+    token_endpoint: tokio::sync::OnceCell<(String, ClientAuth)>,
+    client_auth: ClientAuth,
     tenant_config_url: Option<String>,
     api_endpoint: tokio::sync::OnceCell<String>,
     key_id: Secret,
@@ -141,19 +147,36 @@ impl Client {
             .user_agent(concat!("tributary-cxone/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| CxoneError::Client { source })?;
+        let download = reqwest::Client::builder()
+            .read_timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.clamp(1, 30)))
+            .user_agent(concat!("tributary-cxone/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| CxoneError::Client { source })?;
         let token_url = cfg
             .token_url
             .clone()
             .unwrap_or_else(|| format!("{base}/oauth/token"));
         let (def_id, def_secret) = default_credentials.unzip();
-        let client_id = resolve_secret(&cfg.client_id, ENV_API_KEY)
-            .or(def_id)
-            .ok_or_else(|| missing("client_id", ENV_API_KEY))?;
-        let client_secret = resolve_secret(&cfg.client_secret, ENV_API_SECRET)
+        let (id, secret) = cfg.client_credentials();
+        let (id_key, secret_key, id_env, secret_env) = match cfg.auth {
+            AuthMode::AccessKey => (
+                "access_key.client_id",
+                "access_key.client_secret",
+                crate::config::ENV_CLIENT_ID,
+                crate::config::ENV_CLIENT_SECRET,
+            ),
+            AuthMode::ClientCredentials => {
+                ("client_id", "client_secret", ENV_API_KEY, ENV_API_SECRET)
+            }
+        };
+        let client_id = id.or(def_id).ok_or_else(|| missing(id_key, id_env))?;
+        let client_secret = secret
             .or(def_secret)
-            .ok_or_else(|| missing("client_secret", ENV_API_SECRET))?;
+            .ok_or_else(|| missing(secret_key, secret_env))?;
         Ok(Self {
             http,
+            download,
             base,
             token_url,
             client_id,
@@ -175,9 +198,9 @@ impl Client {
         })
     }
 
-    /// The HTTP client (for download links, which take no token).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client of download links (no token; an idle timeout, no total one).
+    pub fn download(&self) -> &reqwest::Client {
+        &self.download
     }
 
     /// Switches the client to the access-key flow.
@@ -200,12 +223,6 @@ impl Client {
                     crate::config::ENV_ACCESS_KEY_SECRET,
                 )
             })?;
-        if let Some(id) = a.client_id.clone().filter(|s| !s.is_empty()) {
-            self.client_id = id;
-        }
-        if let Some(secret) = a.client_secret.clone().filter(|s| !s.is_empty()) {
-            self.client_secret = secret;
-        }
         let trim = |u: &str| u.trim_end_matches('/').to_string();
         // With the simulator every endpoint is discovered from its URL.
         let (discovery_url, token_endpoint, tenant_config_url, api_endpoint) = match override_url {
@@ -219,9 +236,14 @@ impl Client {
                 a.api_endpoint.as_deref().map(trim),
             ),
         };
+        let explicit = match a.client_auth {
+            ClientAuth::Auto => ClientAuth::ClientSecretBasic,
+            m => m,
+        };
         self.access_key = Some(AccessKeyFlow {
             discovery_url,
-            token_endpoint: tokio::sync::OnceCell::new_with(token_endpoint),
+            token_endpoint: tokio::sync::OnceCell::new_with(token_endpoint.map(|u| (u, explicit))),
+            client_auth: a.client_auth,
             tenant_config_url,
             api_endpoint: tokio::sync::OnceCell::new_with(api_endpoint),
             key_id,
@@ -273,8 +295,9 @@ impl Client {
         Ok(url.clone())
     }
 
-    async fn token_endpoint(&self, ak: &AccessKeyFlow) -> Result<String, CxoneError> {
-        let url = ak
+    /// The token endpoint and the client authentication to use there (discovered once).
+    async fn token_endpoint(&self, ak: &AccessKeyFlow) -> Result<(String, ClientAuth), CxoneError> {
+        let found = ak
             .token_endpoint
             .get_or_try_init(|| async {
                 let doc_url = format!("{}/.well-known/openid-configuration", ak.discovery_url);
@@ -284,12 +307,19 @@ impl Client {
                 #[derive(Deserialize)]
                 struct Discovery {
                     token_endpoint: String,
+                    #[serde(default)]
+                    token_endpoint_auth_methods_supported: Option<Vec<String>>,
                 }
                 let d: Discovery = parse_json(&doc_url, &reply.body)?;
-                Ok::<_, CxoneError>(d.token_endpoint)
+                let method = choose_client_auth(
+                    ak.client_auth,
+                    d.token_endpoint_auth_methods_supported.as_deref(),
+                );
+                tracing::debug!(method = ?method, "token endpoint discovered");
+                Ok::<_, CxoneError>((d.token_endpoint, method))
             })
             .await?;
-        Ok(url.clone())
+        Ok(found.clone())
     }
 
     /// Password grant, or refresh grant when a refresh token is held (falling back to
@@ -298,21 +328,22 @@ impl Client {
         &self,
         ak: &AccessKeyFlow,
     ) -> Result<(Secret, Duration), CxoneError> {
-        let url = self.token_endpoint(ak).await?;
-        let basic = (
-            self.client_id.expose().to_string(),
-            self.client_secret.expose().to_string(),
-        );
+        let (url, method) = self.token_endpoint(ak).await?;
         let held = ak.refresh.lock().ok().and_then(|mut g| g.take());
         let mut answer = None;
         if let Some(rt) = held {
-            let form = [
+            // NICE's published refresh body carries `client_id` whatever the method.
+            let mut form = vec![
                 ("grant_type", "refresh_token"),
                 ("refresh_token", rt.expose()),
+                ("client_id", self.client_id.expose()),
             ];
+            if method == ClientAuth::ClientSecretPost {
+                form.push(("client_secret", self.client_secret.expose()));
+            }
             match self
                 .execute(Endpoint::Token, Method::POST, &url, None, &|r| {
-                    r.basic_auth(&basic.0, Some(&basic.1)).form(&form)
+                    self.client_authenticated(r, method).form(&form)
                 })
                 .await
             {
@@ -330,14 +361,18 @@ impl Client {
         let reply = match answer {
             Some(r) => r,
             None => {
-                let form = [
+                let mut form = vec![
                     ("grant_type", "password"),
                     ("username", ak.key_id.expose()),
                     ("password", ak.key_secret.expose()),
                 ];
+                if method == ClientAuth::ClientSecretPost {
+                    form.push(("client_id", self.client_id.expose()));
+                    form.push(("client_secret", self.client_secret.expose()));
+                }
                 let r = self
                     .execute(Endpoint::Token, Method::POST, &url, None, &|r| {
-                        r.basic_auth(&basic.0, Some(&basic.1)).form(&form)
+                        self.client_authenticated(r, method).form(&form)
                     })
                     .await
                     .map_err(|e| match e {
@@ -371,6 +406,23 @@ impl Client {
         }
         let lifetime = t.lifetime();
         Ok((t.access_token, lifetime))
+    }
+
+    /// Adds the client's Basic credentials when that is the method (marked sensitive).
+    fn client_authenticated(&self, r: RequestBuilder, method: ClientAuth) -> RequestBuilder {
+        if method != ClientAuth::ClientSecretBasic {
+            return r;
+        }
+        match HeaderValue::from_str(&basic_credentials(
+            self.client_id.expose(),
+            self.client_secret.expose(),
+        )) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                r.header(AUTHORIZATION, v)
+            }
+            Err(_) => r,
+        }
     }
 
     fn exports_url(&self) -> String {
@@ -654,6 +706,34 @@ impl Client {
     }
 }
 
+/// The client authentication to use: the configured one, else the first of Basic and
+/// post that the discovery document lists (Basic when it lists neither or nothing).
+pub(crate) fn choose_client_auth(
+    configured: ClientAuth,
+    supported: Option<&[String]>,
+) -> ClientAuth {
+    if configured != ClientAuth::Auto {
+        return configured;
+    }
+    let has = |m: &str| supported.is_some_and(|s| s.iter().any(|x| x == m));
+    if !has("client_secret_basic") && has("client_secret_post") {
+        ClientAuth::ClientSecretPost
+    } else {
+        ClientAuth::ClientSecretBasic
+    }
+}
+
+/// `Basic` credentials per RFC 6749 §2.3.1: id and secret form-urlencoded, then base64.
+pub(crate) fn basic_credentials(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let raw = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
 fn missing(key: &str, env: &str) -> CxoneError {
     CxoneError::Config {
         problems: vec![crate::config::ConfigProblem::new(
@@ -694,6 +774,19 @@ fn server_message(body: &[u8]) -> String {
 
 /// The text of an error answer: the `icStatusDescription` header (the Reporting API
 /// puts it there with an empty body), else the body's message.
+/// The start of an error body: at most `cap` bytes are read, as lossy text.
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    buf.truncate(cap);
+    snippet(&buf)
+}
+
 pub(crate) fn reply_message(reply: &Reply) -> String {
     match reply.header("icStatusDescription") {
         Some(h) if !h.is_empty() => h.to_string(),
@@ -726,6 +819,44 @@ fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_first() {
+        use base64::Engine as _;
+        let h = basic_credentials("app id", "s:e=c+r%t");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(h.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(String::from_utf8(raw).unwrap(), "app+id:s%3Ae%3Dc%2Br%25t");
+    }
+
+    #[test]
+    fn client_auth_follows_the_discovery_document() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let auto = ClientAuth::Auto;
+        assert_eq!(
+            choose_client_auth(auto, None),
+            ClientAuth::ClientSecretBasic
+        );
+        assert_eq!(
+            choose_client_auth(auto, Some(&list(&["client_secret_post"]))),
+            ClientAuth::ClientSecretPost
+        );
+        assert_eq!(
+            choose_client_auth(
+                auto,
+                Some(&list(&["client_secret_post", "client_secret_basic"]))
+            ),
+            ClientAuth::ClientSecretBasic
+        );
+        assert_eq!(
+            choose_client_auth(
+                ClientAuth::ClientSecretPost,
+                Some(&list(&["client_secret_basic"]))
+            ),
+            ClientAuth::ClientSecretPost
+        );
+    }
 
     #[test]
     fn segments_are_encoded() {

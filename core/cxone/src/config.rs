@@ -149,9 +149,11 @@ pub struct CxoneConfig {
     /// Records per data page, 1 to 10000. Default: 5000.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// Longest window (days) of one export job, 1 to 90. Default: 90.
-    #[serde(default = "default_max_window_days")]
-    pub max_window_days: u32,
+    /// Longest window (days) of one export job or query, 1 to 90. Default: 90, and 14 for
+    /// `api: data-extraction` (one extraction job per window; large jobs take long and
+    /// the tenant runs one at a time).
+    #[serde(default)]
+    pub max_window_days: Option<u32>,
     /// First wait before polling an export, in ms. Default: 10000 (the tutorial's 10 s).
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
@@ -217,12 +219,56 @@ pub struct CxoneConfig {
     /// Settings of `api: data-extraction`.
     #[serde(default)]
     pub data_extraction: DataExtractionConfig,
-    /// Field mapping from the API's records to Arrow columns (real APIs only). Default:
-    /// the built-in mapping of the dialect (see `mapping::default_mapping`), which folds
-    /// renamed fields of old API versions and display-name CSV headers onto the
-    /// interaction schema.
+    /// Field mapping from the API's records to Arrow columns (real APIs only): wire names
+    /// (JSON fields, CSV headers) → typed columns. Default: the native schema of the
+    /// dialect (`docs/cxone.md`: every published field, old API versions' names folded
+    /// in). Set it for an extraction entity without a built-in schema, or to rename.
     #[serde(default)]
     pub mapping: Option<Vec<crate::mapping::FieldMapping>>,
+    /// Shape of the records of the real APIs: `native` (default: the API's own record,
+    /// every published field, typed) or `interaction` (projected onto the tutorial's
+    /// 10-column interaction schema plus `lastUpdateTime`; see `docs/cxone.md` for how
+    /// each column is derived). The analytics export always has its `columns`.
+    #[serde(default)]
+    pub schema: RecordShape,
+}
+
+/// The shape of the records the real dialects emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordShape {
+    /// The API's own record, every published field, typed.
+    #[default]
+    Native,
+    /// The interaction projection (`id, direction, medium, startTime, endTime, agentId,
+    /// queueId, holdTime, wrapTime, talkTime, lastUpdateTime`).
+    Interaction,
+}
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// From the discovery document's `token_endpoint_auth_methods_supported`:
+    /// `client_secret_basic` when listed (or when the list is absent), else
+    /// `client_secret_post`.
+    #[default]
+    Auto,
+    /// HTTP Basic with the form-urlencoded client id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Date format of Data Extraction job requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtractionDates {
+    /// `YYYY-MM-DD`, end exclusive (what public callers send); windows must be whole days.
+    #[default]
+    Date,
+    /// RFC 3339 UTC date-times (`2023-01-01T00:00:00.000Z`), end exclusive.
+    DateTime,
 }
 
 /// Which CXone API the source reads.
@@ -254,6 +300,10 @@ pub enum AuthMode {
 pub const ENV_ACCESS_KEY_ID: &str = "CXONE_ACCESS_KEY_ID";
 /// Environment variable read when `access_key.access_key_secret` is absent.
 pub const ENV_ACCESS_KEY_SECRET: &str = "CXONE_ACCESS_KEY_SECRET";
+/// Environment variable read when `access_key.client_id` is absent.
+pub const ENV_CLIENT_ID: &str = "CXONE_CLIENT_ID";
+/// Environment variable read when `access_key.client_secret` is absent.
+pub const ENV_CLIENT_SECRET: &str = "CXONE_CLIENT_SECRET";
 /// The discovery host of commercial tenants.
 pub const DEFAULT_DISCOVERY_URL: &str = "https://cxone.niceincontact.com";
 
@@ -275,14 +325,19 @@ pub struct AccessKeyConfig {
     /// The access key secret. Default: the `CXONE_ACCESS_KEY_SECRET` environment variable.
     #[serde(default)]
     pub access_key_secret: Option<Secret>,
-    /// The registered application's client id (HTTP Basic client authentication).
-    /// Default: the top-level `client_id` (or `CXONE_API_KEY`).
+    /// The registered application's client id. Default: the `CXONE_CLIENT_ID`
+    /// environment variable, else the top-level `client_id` (or `CXONE_API_KEY`).
     #[serde(default)]
     pub client_id: Option<Secret>,
-    /// The registered application's client secret. Default: the top-level
-    /// `client_secret` (or `CXONE_API_SECRET`).
+    /// The registered application's client secret. Default: the `CXONE_CLIENT_SECRET`
+    /// environment variable, else the top-level `client_secret` (or `CXONE_API_SECRET`).
     #[serde(default)]
     pub client_secret: Option<Secret>,
+    /// Client authentication at the token endpoint: `auto` (default: as the discovery
+    /// document advertises, Basic when it says nothing), `client_secret_basic` or
+    /// `client_secret_post`. The refresh grant always carries `client_id` too.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
     /// The tenant configuration document. Default:
     /// `{discovery_url}/.well-known/cxone-configuration` (queried with `?tenantId=`).
     #[serde(default)]
@@ -339,9 +394,14 @@ pub struct DataExtractionConfig {
     /// Entity extracted. Default: `recording-interaction-metadata`.
     #[serde(default = "default_entity")]
     pub entity: String,
-    /// Entity version. Default: `1`.
+    /// Entity version. Default: `7` (what public callers of
+    /// `recording-interaction-metadata` send; `10` is also seen).
     #[serde(default = "default_entity_version")]
     pub version: String,
+    /// Format of the job's `startDate`/`endDate`: `date` (default, `YYYY-MM-DD`, as
+    /// public callers send) or `date-time` (RFC 3339 UTC).
+    #[serde(default)]
+    pub dates: ExtractionDates,
     /// Shortest interval between two calls to the extraction API (create, poll), in ms:
     /// the tenant allows one call per 30 s and answers 403 otherwise. Default: 30000.
     #[serde(default = "default_min_call_interval_ms")]
@@ -356,6 +416,7 @@ impl Default for DataExtractionConfig {
         Self {
             entity: default_entity(),
             version: default_entity_version(),
+            dates: ExtractionDates::default(),
             min_call_interval_ms: default_min_call_interval_ms(),
             link_retries: default_link_retries(),
         }
@@ -375,7 +436,7 @@ fn default_entity() -> String {
     "recording-interaction-metadata".into()
 }
 fn default_entity_version() -> String {
-    "1".into()
+    "7".into()
 }
 fn default_min_call_interval_ms() -> u64 {
     30_000
@@ -396,9 +457,8 @@ fn default_format() -> ExportFormat {
 fn default_page_size() -> u32 {
     5000
 }
-fn default_max_window_days() -> u32 {
-    MAX_EXPORT_DAYS
-}
+/// Default window of `api: data-extraction`, in days.
+pub const DEFAULT_EXTRACTION_WINDOW_DAYS: u32 = 14;
 fn default_poll_interval_ms() -> u64 {
     10_000
 }
@@ -448,7 +508,7 @@ impl CxoneConfig {
             filters: serde_json::Map::new(),
             format: default_format(),
             page_size: default_page_size(),
-            max_window_days: default_max_window_days(),
+            max_window_days: None,
             poll_interval_ms: default_poll_interval_ms(),
             max_poll_interval_ms: default_max_poll_interval_ms(),
             poll_timeout_secs: default_poll_timeout_secs(),
@@ -469,6 +529,7 @@ impl CxoneConfig {
             reporting: ReportingConfig::default(),
             data_extraction: DataExtractionConfig::default(),
             mapping: None,
+            schema: RecordShape::default(),
         }
     }
 
@@ -511,12 +572,12 @@ impl CxoneConfig {
                 format!("{} is outside 1..={MAX_PAGE_SIZE}", self.page_size),
             ));
         }
-        if !(1..=MAX_EXPORT_DAYS).contains(&self.max_window_days) {
+        if !(1..=MAX_EXPORT_DAYS).contains(&self.window_days()) {
             p.push(ConfigProblem::new(
                 "max_window_days",
                 format!(
                     "{} is outside 1..={MAX_EXPORT_DAYS} (the API's MAX_EXPORT_DAYS)",
-                    self.max_window_days
+                    self.window_days()
                 ),
             ));
         }
@@ -634,6 +695,56 @@ impl CxoneConfig {
         if let Some(m) = &self.mapping {
             crate::mapping::validate(m, p);
         }
+        self.validate_extraction(p);
+    }
+
+    fn validate_extraction(&self, p: &mut Vec<ConfigProblem>) {
+        if self.api != ApiDialect::DataExtraction {
+            return;
+        }
+        let entity = self.data_extraction.entity.as_str();
+        let built_in = crate::mapping::native::extraction(entity).is_some();
+        if self.mapping.is_none() && !built_in && !entity.trim().is_empty() {
+            p.push(ConfigProblem::new(
+                "mapping",
+                format!(
+                    "entity `{entity}` has no built-in schema: declare `mapping:` (CSV header → \
+                     column, e.g. `- {{from: [\"Start Date\"], to: startDate, type: timestamp}}`)"
+                ),
+            ));
+        }
+        if self.schema == RecordShape::Interaction && !built_in {
+            p.push(ConfigProblem::new(
+                "schema",
+                format!(
+                    "`interaction` is defined for `{}` only; use `native` with entity `{entity}`",
+                    crate::mapping::native::RECORDING_METADATA_ENTITY
+                ),
+            ));
+        }
+        if self.data_extraction.dates == ExtractionDates::Date {
+            let today = Utc::now().date_naive();
+            for (key, b, bound) in [
+                (
+                    "date_range.start",
+                    &self.date_range.start,
+                    window::Bound::Start,
+                ),
+                ("date_range.end", &self.date_range.end, window::Bound::End),
+            ] {
+                if let Ok(t) = window::parse_bound(b, today, bound)
+                    && t.timestamp_millis() % 86_400_000 != 0
+                {
+                    p.push(ConfigProblem::new(
+                        key,
+                        format!(
+                            "`{b}` is not a whole day, but data_extraction.dates is `date` \
+                             (YYYY-MM-DD): give days, or set dates: date-time"
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     fn validate_urls(&self, p: &mut Vec<ConfigProblem>) {
@@ -670,22 +781,48 @@ impl CxoneConfig {
                 ));
             }
         }
-        let nested = |s: &Option<Secret>| self.auth == AuthMode::AccessKey && s.is_some();
-        if resolve_secret(&self.client_id, ENV_API_KEY).is_none()
-            && !nested(&self.access_key.client_id)
-        {
+        let (id, secret) = self.client_credentials();
+        let (id_key, secret_key, id_env, secret_env) = match self.auth {
+            AuthMode::AccessKey => (
+                "access_key.client_id",
+                "access_key.client_secret",
+                ENV_CLIENT_ID,
+                ENV_CLIENT_SECRET,
+            ),
+            AuthMode::ClientCredentials => {
+                ("client_id", "client_secret", ENV_API_KEY, ENV_API_SECRET)
+            }
+        };
+        if id.is_none() {
             p.push(ConfigProblem::new(
-                "client_id",
-                format!("missing: set client_id or the {ENV_API_KEY} environment variable"),
+                id_key,
+                format!("missing: set it or the {id_env} environment variable"),
             ));
         }
-        if resolve_secret(&self.client_secret, ENV_API_SECRET).is_none()
-            && !nested(&self.access_key.client_secret)
-        {
+        if secret.is_none() {
             p.push(ConfigProblem::new(
-                "client_secret",
-                format!("missing: set client_secret or the {ENV_API_SECRET} environment variable"),
+                secret_key,
+                format!("missing: set it or the {secret_env} environment variable"),
             ));
+        }
+    }
+
+    /// The OAuth client's id and secret, as the auth mode resolves them: for
+    /// `client-credentials` `client_id`/`client_secret` (or `CXONE_API_KEY`/
+    /// `CXONE_API_SECRET`); for `access-key` the application's `access_key.client_id`/
+    /// `client_secret` (or `CXONE_CLIENT_ID`/`CXONE_CLIENT_SECRET`), falling back to the
+    /// former.
+    pub fn client_credentials(&self) -> (Option<Secret>, Option<Secret>) {
+        let top = (
+            resolve_secret(&self.client_id, ENV_API_KEY),
+            resolve_secret(&self.client_secret, ENV_API_SECRET),
+        );
+        match self.auth {
+            AuthMode::ClientCredentials => top,
+            AuthMode::AccessKey => (
+                resolve_secret(&self.access_key.client_id, ENV_CLIENT_ID).or(top.0),
+                resolve_secret(&self.access_key.client_secret, ENV_CLIENT_SECRET).or(top.1),
+            ),
         }
     }
 
@@ -716,6 +853,14 @@ impl CxoneConfig {
                 ));
             }
         }
+    }
+
+    /// The longest window in days: `max_window_days`, else the dialect's default.
+    pub fn window_days(&self) -> u32 {
+        self.max_window_days.unwrap_or(match self.api {
+            ApiDialect::DataExtraction => DEFAULT_EXTRACTION_WINDOW_DAYS,
+            _ => MAX_EXPORT_DAYS,
+        })
     }
 
     /// The effective base URL (override first), without a trailing slash.
@@ -814,7 +959,7 @@ mod tests {
         let mut c = base();
         c.date_range.start = "2023-13-01".into();
         c.page_size = 0;
-        c.max_window_days = 91;
+        c.max_window_days = Some(91);
         c.columns = vec![];
         c.format = ExportFormat::Xlsx;
         c.base_url = Some("ftp://x".into());

@@ -48,18 +48,21 @@ mod client;
 pub mod config;
 pub mod decode;
 pub mod error;
+mod extraction;
 pub mod mapping;
 pub mod metrics;
 pub mod payload;
-mod real;
+mod reporting;
+pub mod requests;
 pub mod retry;
 pub mod secret;
 pub mod source;
 pub mod window;
 
 pub use config::{
-    AccessKeyConfig, ApiDialect, AuthMode, ConfigProblem, CxoneConfig, DataExtractionConfig,
-    DateRangeConfig, ExportFormat, ReportingConfig,
+    AccessKeyConfig, ApiDialect, AuthMode, ClientAuth, ConfigProblem, CxoneConfig,
+    DataExtractionConfig, DateRangeConfig, ExportFormat, ExtractionDates, RecordShape,
+    ReportingConfig,
 };
 pub use decode::output_schema;
 pub use error::{CxoneError, Result};

@@ -183,6 +183,10 @@ pub struct SourceMetrics {
     pub records: AtomicU64,
     /// Fields outside the configured columns.
     pub extra_fields: AtomicU64,
+    /// Real dialects: values their column's type cannot hold (landed as null).
+    pub bad_values: AtomicU64,
+    /// Reporting: bookmarks (`lastUpdateTime`) in the future, clamped to now.
+    pub future_bookmarks: AtomicU64,
     /// Response body bytes.
     pub bytes: AtomicU64,
     /// Windows finished.

@@ -50,8 +50,10 @@ pub struct WindowReport {
     pub records: u64,
     /// Pages.
     pub pages: u64,
-    /// Fields outside the configured columns.
+    /// Fields outside the configured columns (or the mapping).
     pub extra_fields: u64,
+    /// Real dialects: values their column's type cannot hold, landed as null.
+    pub bad_values: u64,
     /// Splits made after 504s.
     pub splits: u32,
     /// From the first create to the last page, in ms.
@@ -87,6 +89,8 @@ pub(crate) struct Inner {
     pub(crate) client: Client,
     decoder: PageDecoder,
     mapped: Option<crate::mapping::MappedDecoder>,
+    /// `schema: interaction`: the projection and its schema.
+    projection: Option<(crate::mapping::project::Projection, SchemaRef)>,
     pub(crate) metrics: Arc<SourceMetrics>,
 }
 
@@ -144,20 +148,16 @@ impl CxoneSource {
             client = client.with_access_key(&cfg, base_url_override.as_deref(), defaults)?;
         }
         let decoder = PageDecoder::new(&cfg);
-        let mapped = (cfg.api != ApiDialect::AnalyticsExport).then(|| {
-            crate::mapping::MappedDecoder::new(
-                cfg.mapping
-                    .clone()
-                    .unwrap_or_else(|| crate::mapping::default_mapping(cfg.api)),
-                &cfg.reporting.bookmark_field,
-            )
-        });
+        let mapped = crate::mapping::decoder_for(&cfg);
+        let projection =
+            crate::mapping::projection_for(&cfg).map(|p| (p, crate::mapping::project::schema(p)));
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,
                 client,
                 decoder,
                 mapped,
+                projection,
                 metrics,
             }),
         })
@@ -170,9 +170,10 @@ impl CxoneSource {
 
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
-        match &self.inner.mapped {
-            Some(m) => m.schema().clone(),
-            None => self.inner.decoder.schema().clone(),
+        match (&self.inner.projection, &self.inner.mapped) {
+            (Some((_, s)), _) => s.clone(),
+            (None, Some(m)) => m.schema().clone(),
+            (None, None) => self.inner.decoder.schema().clone(),
         }
     }
 
@@ -191,7 +192,11 @@ impl CxoneSource {
                 payload::build(&self.inner.cfg, w)?;
             }
         }
-        let concurrency = self.inner.cfg.concurrency.max(1);
+        // The Data Extraction API allows one active job per tenant.
+        let concurrency = match self.inner.cfg.api {
+            ApiDialect::DataExtraction => 1,
+            _ => self.inner.cfg.concurrency.max(1),
+        };
         let inner = self.inner.clone();
         let mut jobs = futures::stream::iter(windows.into_iter().map(move |w| {
             let inner = inner.clone();
@@ -212,6 +217,39 @@ impl CxoneSource {
 }
 
 impl Inner {
+    /// The decoder of the real dialects.
+    pub(crate) fn mapped_decoder(&self) -> Result<&crate::mapping::MappedDecoder, String> {
+        self.mapped
+            .as_ref()
+            .ok_or_else(|| "no mapping for this dialect".to_string())
+    }
+
+    /// A decoded native batch in the configured shape (`schema: interaction` projects).
+    pub(crate) fn shape(&self, native: RecordBatch) -> Result<RecordBatch, String> {
+        match &self.projection {
+            Some((p, schema)) => crate::mapping::project::apply(p, schema, &native),
+            None => Ok(native),
+        }
+    }
+
+    /// Counts a mapped page's unknown fields and unfit values (warning on the first).
+    pub(crate) fn count_page(
+        &self,
+        page: &crate::mapping::MappedPage,
+        report: &mut WindowReport,
+        w: &Window,
+    ) {
+        SourceMetrics::add(&self.metrics.extra_fields, page.extra_fields);
+        SourceMetrics::add(&self.metrics.bad_values, page.bad_values);
+        report.extra_fields += page.extra_fields;
+        if report.bad_values == 0
+            && let Some(why) = &page.first_bad_value
+        {
+            tracing::warn!(window = %w, problem = %why, "a value does not fit its column's type (counted in bad_values; set keep_extra_fields to keep it in _extra)");
+        }
+        report.bad_values += page.bad_values;
+    }
+
     /// Creates (splitting on 504) and polls the export jobs of a window.
     async fn prepare(&self, window: Window) -> Result<Prepared, CxoneError> {
         let started = Instant::now();
@@ -369,25 +407,17 @@ impl Inner {
             splits: p.splits,
             latency_ms: 0,
             bookmark: None,
+            bad_values: 0,
         };
-        if let Some(dec) = &self.mapped {
+        if self.mapped.is_some() {
             let go_on = match self.cfg.api {
-                ApiDialect::Reporting => {
-                    self.stream_reporting(dec, p.window, &mut report, tx)
-                        .await?
-                }
+                ApiDialect::Reporting => self.stream_reporting(p.window, &mut report, tx).await?,
                 _ => {
                     let mut ok = true;
                     for part in &p.parts {
                         ok = ok
                             && self
-                                .stream_extraction(
-                                    dec,
-                                    part.window,
-                                    &part.export_id,
-                                    &mut report,
-                                    tx,
-                                )
+                                .stream_extraction(part.window, &part.export_id, &mut report, tx)
                                 .await?;
                     }
                     ok

@@ -186,11 +186,11 @@ pub fn plan(
     today: NaiveDate,
     resume_after: Option<DateTime<Utc>>,
 ) -> Result<Vec<Window>, CxoneError> {
-    if !(1..=MAX_EXPORT_DAYS).contains(&cfg.max_window_days) {
+    if !(1..=MAX_EXPORT_DAYS).contains(&cfg.window_days()) {
         return Err(CxoneError::Config {
             problems: vec![ConfigProblem::new(
                 "max_window_days",
-                format!("{} is outside 1..={MAX_EXPORT_DAYS}", cfg.max_window_days),
+                format!("{} is outside 1..={MAX_EXPORT_DAYS}", cfg.window_days()),
             )],
         });
     }
@@ -199,7 +199,7 @@ pub fn plan(
         Some(r) if r > range.start => r,
         _ => range.start,
     };
-    Ok(split_range(start, range.end, cfg.max_window_days))
+    Ok(split_range(start, range.end, cfg.window_days()))
 }
 
 #[cfg(test)]
@@ -357,7 +357,7 @@ mod tests {
         ) {
             let (s, e) = if a <= b { (a, b) } else { (b, a) };
             let mut c = cfg(&s.to_string(), &e.to_string());
-            c.max_window_days = max_days;
+            c.max_window_days = Some(max_days);
             let today = d(2030, 1, 1);
             let resume = resume_offset_h.map(|h| {
                 Utc.from_utc_datetime(&s.and_time(NaiveTime::MIN)) + Duration::hours(h)

@@ -193,7 +193,7 @@ async fn a_429_holds_back_every_request_of_the_source() {
     // Eight one-day windows, four export jobs in flight: without the shared limiter the
     // other jobs would keep polling every 5 ms during the Retry-After second.
     let mut cfg = config(&base, "2023-01-01", "2023-01-08");
-    cfg.max_window_days = 1;
+    cfg.max_window_days = Some(1);
     cfg.concurrency = 4;
     let (res, rows) = run(cfg).await;
     res.unwrap();

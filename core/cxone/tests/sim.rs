@@ -165,7 +165,7 @@ async fn token_expiring_mid_run_is_refreshed_ahead() {
     let sim = start(simcfg.clone()).await;
     let mut cfg = config(&sim, "2023-01-01", "2023-01-31");
     cfg.page_size = 50;
-    cfg.max_window_days = 10;
+    cfg.max_window_days = Some(10);
     let source = CxoneSource::new(cfg.clone(), None).unwrap();
     let t0 = std::time::Instant::now();
     let out = run(cfg, &source).await;
@@ -257,7 +257,7 @@ async fn failed_export_names_window_and_message() {
     })
     .await;
     let mut cfg = config(&sim, "2023-01-01", "2023-03-31");
-    cfg.max_window_days = 30;
+    cfg.max_window_days = Some(30);
     let source = CxoneSource::new(cfg.clone(), None).unwrap();
     let out = run(cfg, &source).await;
     let e = out.result.unwrap_err();

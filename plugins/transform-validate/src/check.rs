@@ -376,8 +376,6 @@ fn push(r: &mut String, s: std::fmt::Arguments<'_>) {
     let _ = r.write_fmt(s);
 }
 
-const DURATIONS: [&str; 3] = ["holdTime", "wrapTime", "talkTime"];
-
 /// Checks batches against a configuration; holds nothing between batches but the config.
 #[derive(Debug, Clone)]
 pub struct Checker {
@@ -413,16 +411,24 @@ impl Checker {
                 )
             })
             .collect();
-        let id = StrCol::get(batch, "id");
-        let direction = StrCol::get(batch, "direction");
-        let medium = StrCol::get(batch, "medium");
-        let agent = StrCol::get(batch, "agentId");
-        let queue = StrCol::get(batch, "queueId");
-        let start = TsCol::get(batch, "startTime");
-        let end = TsCol::get(batch, "endTime");
-        let durations: Vec<(&str, IntCol)> = DURATIONS
+        let f = cfg.fields;
+        let str_col = |name: Option<&str>| name.map_or(StrCol::Absent, |n| StrCol::get(batch, n));
+        let id = str_col(f.id);
+        let texts: Vec<(&str, StrCol)> =
+            f.text.iter().map(|n| (*n, StrCol::get(batch, n))).collect();
+        let enums: Vec<(&str, StrCol, &HashSet<String>)> =
+            [(f.direction, &cfg.directions), (f.medium, &cfg.media)]
+                .into_iter()
+                .filter_map(|(n, allowed)| n.map(|n| (n, StrCol::get(batch, n), allowed)))
+                .collect();
+        let ts_col = |name: Option<&str>| name.map_or(TsCol::Absent, |n| TsCol::get(batch, n));
+        let (start_name, end_name) = (f.start.unwrap_or(""), f.end.unwrap_or(""));
+        let start = ts_col(f.start);
+        let end = ts_col(f.end);
+        let durations: Vec<(&str, IntCol)> = f
+            .durations
             .iter()
-            .map(|f| (*f, IntCol::get(batch, f)))
+            .map(|n| (*n, IntCol::get(batch, n)))
             .collect();
 
         let mut missing_counts = vec![0u64; required.len()];
@@ -455,15 +461,12 @@ impl Checker {
             if complete {
                 stats.complete += 1;
             }
-            for (name, col) in [("id", &id), ("agentId", &agent), ("queueId", &queue)] {
+            for (name, col) in &texts {
                 if let Some(Err(())) = col.value(row) {
                     push(&mut reason, format_args!("bad_type:{name}"));
                 }
             }
-            for (name, col, allowed) in [
-                ("direction", &direction, &cfg.directions),
-                ("medium", &medium, &cfg.media),
-            ] {
+            for (name, col, allowed) in &enums {
                 match col.value(row) {
                     Some(Ok(v)) if !allowed.contains(v) => {
                         push(&mut reason, format_args!("bad_value:{name}={v}"))
@@ -475,14 +478,14 @@ impl Checker {
             let s = start.value(row);
             let e = end.value(row);
             if let Some(Err(())) = s {
-                push(&mut reason, format_args!("bad_timestamp:startTime"));
+                push(&mut reason, format_args!("bad_timestamp:{start_name}"));
             }
             if let Some(Err(())) = e {
-                push(&mut reason, format_args!("bad_timestamp:endTime"));
+                push(&mut reason, format_args!("bad_timestamp:{end_name}"));
             }
             if let (Some(Ok(s)), Some(Ok(e))) = (s, e) {
                 if e < s {
-                    push(&mut reason, format_args!("endTime<startTime"));
+                    push(&mut reason, format_args!("{end_name}<{start_name}"));
                 }
             }
             for (name, col) in &durations {

@@ -1,8 +1,15 @@
 //! # tributary-transform-validate
 //!
-//! The `validate` transform: checks CXone interaction records and measures their integrity.
+//! The `validate` transform: checks CXone records and measures their integrity.
 //!
-//! For every record it checks
+//! `schema` picks the record shape: `interaction` (default, described below),
+//! `completed-contacts` (the Reporting API's native record: required `contactId`,
+//! `contactStartDate`, `lastUpdateTime`; `mediaTypeName` among NICE's media type names;
+//! dedupe by `contactId`) or `recording-interaction-metadata` (the Data Extraction CSV:
+//! required `acdCallId`, `startDate`; dedupe by `segmentId`). The native shapes are typed
+//! by the source, so a row valid by NICE's published schema is never rejected.
+//!
+//! For every interaction record it checks
 //! - **presence**: each `required` field (default: all ten schema fields) is present and
 //!   non-null. A column missing from the batch, or a null value, counts as *missing*
 //!   (the tutorial only looked at absent keys; a null carries no more information, so it
@@ -32,7 +39,7 @@
 //! use arrow_array::{RecordBatch, StringArray};
 //! use std::sync::Arc;
 //!
-//! let config = ValidateConfig { required: vec!["id".into()], ..ValidateConfig::default() };
+//! let config = ValidateConfig { required: Some(vec!["id".into()]), ..ValidateConfig::default() };
 //! let mut v = Validate::create(config, &CreateContext::default()).unwrap();
 //! let ids = StringArray::from(vec![Some("a"), None, Some("a")]);
 //! let batch = RecordBatch::try_from_iter([("id", Arc::new(ids) as _)]).unwrap();
@@ -52,7 +59,10 @@ pub mod config;
 pub mod error;
 pub mod transform;
 
-pub use config::{OnInvalid, SCHEMA_FIELDS, ValidateConfig, ValidatedConfig};
+pub use config::{
+    Fields, NICE_MEDIA_NAMES, OnInvalid, RecordSchema, SCHEMA_FIELDS, ValidateConfig,
+    ValidatedConfig,
+};
 pub use error::Error;
 pub use transform::{INVALID_OUTPUT, Validate};
 

@@ -186,7 +186,7 @@ fn absent_column_is_missing_everywhere_and_optional_fields_may_be_null() {
     assert!(invalid.iter().all(|(_, r)| r == "missing:queueId"));
     // Not required: a null agentId is fine, an absent queueId too.
     let cfg = ValidateConfig {
-        required: vec!["id".into(), "startTime".into()],
+        required: Some(vec!["id".into(), "startTime".into()]),
         ..ValidateConfig::default()
     };
     let mut v = validate(cfg);
@@ -202,7 +202,7 @@ fn absent_column_is_missing_everywhere_and_optional_fields_may_be_null() {
 #[test]
 fn configurable_enumerations() {
     let cfg = ValidateConfig {
-        media: vec!["voice".into(), "fax".into()],
+        media: Some(vec!["voice".into(), "fax".into()]),
         ..ValidateConfig::default()
     };
     let mut v = validate(cfg);
@@ -231,7 +231,7 @@ fn timestamp_columns_are_accepted() {
     let b =
         RecordBatch::try_from_iter([("id", ids), ("startTime", start), ("endTime", end)]).unwrap();
     let cfg = ValidateConfig {
-        required: vec!["id".into(), "startTime".into(), "endTime".into()],
+        required: Some(vec!["id".into(), "startTime".into(), "endTime".into()]),
         ..ValidateConfig::default()
     };
     let mut v = validate(cfg);
@@ -401,7 +401,7 @@ fn config_errors_name_the_component() {
     };
     let e = Validate::create(
         ValidateConfig {
-            directions: vec![],
+            directions: Some(vec![]),
             ..ValidateConfig::default()
         },
         &ctx,
@@ -478,4 +478,89 @@ fn dedupe_holds_only_its_horizon_so_memory_stays_flat() {
     }
     assert_eq!(v.ids_held(), 1000);
     assert!(run(&mut v, &batch(&[on_day(5, "d5-7")])).0.is_empty());
+}
+
+/// Completed contacts as the Reporting API publishes them (typed by the source): every row
+/// valid by the published schema passes, a negative duration or an absent `endReason`
+/// included; a row without `contactStartDate` and an unknown media name are rejected.
+#[test]
+fn completed_contacts_are_checked_by_their_own_schema() {
+    use arrow_array::{BooleanArray, Int64Array};
+    let ids = Arc::new(Int64Array::from(vec![11, 12, 13, 11, 14])) as ArrayRef;
+    let ts = |v: Vec<Option<i64>>| {
+        Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")) as ArrayRef
+    };
+    let start = ts(vec![
+        Some(1_000),
+        None,
+        Some(3_000),
+        Some(1_000),
+        Some(4_000),
+    ]);
+    let lut = ts(vec![Some(9_000); 5]);
+    let media = Arc::new(StringArray::from(vec![
+        Some("Phone Call"),
+        Some("Chat"),
+        Some("Work Item"),
+        Some("Phone Call"),
+        Some("Fax"),
+    ])) as ArrayRef;
+    let hold = Arc::new(Int64Array::from(vec![
+        Some(-1),
+        Some(0),
+        None,
+        Some(-1),
+        Some(0),
+    ])) as ArrayRef;
+    let outbound = Arc::new(BooleanArray::from(vec![
+        Some(true),
+        None,
+        Some(false),
+        Some(true),
+        None,
+    ])) as ArrayRef;
+    let b = RecordBatch::try_from_iter([
+        ("contactId", ids),
+        ("contactStartDate", start),
+        ("lastUpdateTime", lut),
+        ("mediaTypeName", media),
+        ("holdSeconds", hold),
+        ("isOutbound", outbound),
+    ])
+    .unwrap();
+    let cfg: ValidateConfig = serde_json::from_str(r#"{"schema": "completed-contacts"}"#).unwrap();
+    let mut v = validate(cfg);
+    let mut out = Outputs::new();
+    v.process(&b, &mut out).unwrap();
+    let mut valid = Vec::new();
+    let mut reasons = Vec::new();
+    for (name, batch) in out.take() {
+        let ids = batch
+            .column_by_name("contactId")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone();
+        if name == "invalid" {
+            let r = batch
+                .column_by_name("_reason")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            reasons.extend(
+                ids.iter()
+                    .zip(r.iter())
+                    .map(|(i, r)| (i.unwrap(), r.unwrap().to_string())),
+            );
+        } else {
+            valid.extend(ids.iter().map(Option::unwrap));
+        }
+    }
+    assert_eq!(valid, [11, 13], "the duplicate of 11 is dropped");
+    assert_eq!(
+        reasons,
+        [
+            (12, "missing:contactStartDate".to_string()),
+            (14, "bad_value:mediaTypeName=Fax".to_string())
+        ]
+    );
 }

@@ -1,22 +1,22 @@
-//! The real dialects: the Reporting API's completed contacts (offset paging to the
-//! `204`, incremental by `updatedSince` + `orderBy=lastUpdateTime asc`) and the Data
-//! Extraction API's jobs (create, poll with the one-call-per-interval spacing, stream
-//! the CSV from `result.url` at once, poll again for a fresh link when it expired).
+//! The Data Extraction API's jobs: create (dates as `YYYY-MM-DD`, end exclusive, as
+//! public callers send them), poll with the one-call-per-interval spacing (one active
+//! job per tenant: the source runs one window at a time), stream the CSV from
+//! `result.url` at once with an idle timeout (not a total one: large files take long),
+//! and poll again for a fresh link when it expired. `FAILED`, `CANCELLED` and `EXPIRED`
+//! end a job alike (created again up to `export_retries` times).
 
 use futures::StreamExt;
 use reqwest::Method;
 use serde::Deserialize;
 use tokio::sync::mpsc::Sender;
 
-use crate::client::{CallOpts, parse_json, reply_message};
+use crate::client::{CallOpts, parse_json};
+use crate::config::ExtractionDates;
 use crate::error::CxoneError;
-use crate::mapping::{MappedDecoder, format_ms, parse_time_ms};
+use crate::mapping::format_ms;
 use crate::metrics::{Endpoint, SourceMetrics};
 use crate::source::{Inner, SourceEvent, WindowReport};
 use crate::window::Window;
-
-/// Hard cap on pages of one window (a server that never answers 204).
-const MAX_PAGES: u64 = 1_000_000;
 
 #[derive(Debug, Deserialize)]
 struct JobEnvelope {
@@ -39,13 +39,6 @@ struct JobResult {
     error_message: Option<String>,
 }
 
-fn json_opts() -> CallOpts {
-    CallOpts {
-        accept_json: true,
-        ..CallOpts::default()
-    }
-}
-
 fn de_opts() -> CallOpts {
     CallOpts {
         accept_json: true,
@@ -56,84 +49,6 @@ fn de_opts() -> CallOpts {
 }
 
 impl Inner {
-    /// Streams a window of completed contacts; `Ok(false)` when the receiver is gone.
-    pub(crate) async fn stream_reporting(
-        &self,
-        dec: &MappedDecoder,
-        w: Window,
-        report: &mut WindowReport,
-        tx: &Sender<SourceEvent>,
-    ) -> Result<bool, CxoneError> {
-        let r = &self.cfg.reporting;
-        let base = self.client.api_base().await?;
-        let url = format!(
-            "{base}/inContactAPI/services/{}/contacts/completed",
-            r.api_version
-        );
-        let since = r
-            .updated_since
-            .as_deref()
-            .and_then(parse_time_ms)
-            .map(|ms| format_ms(ms + 1));
-        let mut bookmark = r.updated_since.as_deref().and_then(parse_time_ms);
-        let top = r.top.to_string();
-        let fields = r.fields.join(",");
-        let mut skip: u64 = 0;
-        for page_no in 1..=MAX_PAGES {
-            let mut q: Vec<(String, String)> = vec![
-                ("startDate".into(), format_ms(w.start.timestamp_millis())),
-                ("endDate".into(), format_ms(w.end.timestamp_millis())),
-                ("top".into(), top.clone()),
-                ("skip".into(), skip.to_string()),
-                ("orderBy".into(), "lastUpdateTime asc".into()),
-            ];
-            if let Some(s) = &since {
-                q.push(("updatedSince".into(), s.clone()));
-            }
-            if !fields.is_empty() {
-                q.push(("fields".into(), fields.clone()));
-            }
-            q.extend(r.filters.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let reply = self
-                .client
-                .execute_with(
-                    Endpoint::Data,
-                    Method::GET,
-                    &url,
-                    Some(&w),
-                    &|b| b.query(&q),
-                    json_opts(),
-                )
-                .await?;
-            if reply.status == 204 || reply.body.is_empty() {
-                break;
-            }
-            let page = dec
-                .decode_json(&reply.body, "completedContacts")
-                .map_err(|message| CxoneError::Decode {
-                    export_id: format!("reporting {}", w.id()),
-                    page: page_no,
-                    message,
-                })?;
-            SourceMetrics::add(&self.metrics.pages, 1);
-            SourceMetrics::add(&self.metrics.records, page.records);
-            report.pages += 1;
-            report.records += page.records;
-            bookmark = bookmark.max(page.bookmark_ms);
-            if page.records == 0 {
-                break;
-            }
-            skip += page.records;
-            if let Some(b) = page.batch
-                && tx.send(SourceEvent::Batch(b)).await.is_err()
-            {
-                return Ok(false);
-            }
-        }
-        report.bookmark = bookmark.map(format_ms);
-        Ok(true)
-    }
-
     /// Creates the extraction job of a window and polls it to SUCCEEDED.
     pub(crate) async fn prepare_extraction(&self, w: &Window) -> Result<String, CxoneError> {
         let mut resubmits = 0u32;
@@ -155,12 +70,7 @@ impl Inner {
     async fn create_job(&self, w: &Window) -> Result<String, CxoneError> {
         let base = self.client.api_base().await?;
         let url = format!("{base}/data-extraction/v1/jobs");
-        let body = serde_json::json!({
-            "entityName": self.cfg.data_extraction.entity,
-            "version": self.cfg.data_extraction.version,
-            "startDate": format_ms(w.start.timestamp_millis()),
-            "endDate": format_ms(w.end.timestamp_millis()),
-        });
+        let body = job_body(&self.cfg, w);
         let reply = self
             .client
             .execute_with(
@@ -209,7 +119,7 @@ impl Inner {
                     message: "SUCCEEDED without result.url".into(),
                 }),
             },
-            "FAILED" | "EXPIRED" => Err(CxoneError::ExportFailed {
+            "FAILED" | "EXPIRED" | "CANCELLED" => Err(CxoneError::ExportFailed {
                 window: w.id(),
                 export_id: id.to_string(),
                 message: format!(
@@ -254,7 +164,6 @@ impl Inner {
     /// link expired. `Ok(false)` when the receiver is gone.
     pub(crate) async fn stream_extraction(
         &self,
-        dec: &MappedDecoder,
         w: Window,
         id: &str,
         report: &mut WindowReport,
@@ -264,13 +173,17 @@ impl Inner {
         let mut fresh_links = 0u32;
         let mut delivered: u64 = 0;
         loop {
-            let resp = self.client.http().get(&link).send().await.map_err(|e| {
-                CxoneError::RetriesExhausted {
+            let resp = self
+                .client
+                .download()
+                .get(&link)
+                .send()
+                .await
+                .map_err(|e| CxoneError::RetriesExhausted {
                     url: "result.url".into(),
                     attempts: 1,
                     last: e.to_string(),
-                }
-            })?;
+                })?;
             let status = resp.status().as_u16();
             if matches!(status, 403 | 404 | 410)
                 || (status == 400 && fresh_links < self.cfg.data_extraction.link_retries)
@@ -293,8 +206,7 @@ impl Inner {
                 continue;
             }
             if !(200..300).contains(&status) {
-                let body = resp.text().await.unwrap_or_default();
-                let _ = reply_message;
+                let body = crate::client::read_capped(resp, 4096).await;
                 return Err(CxoneError::UnexpectedStatus {
                     url: "result.url (download link)".into(),
                     status,
@@ -302,19 +214,29 @@ impl Inner {
                     body,
                 });
             }
-            let mut csv = CsvStream::default();
+            let mut csv = crate::mapping::csv::CsvStream::default();
             let mut stream = resp.bytes_stream();
             let mut skip = delivered;
             let mut emit = |raw: arrow_array::RecordBatch,
                             report: &mut WindowReport|
              -> Result<Option<arrow_array::RecordBatch>, CxoneError> {
-                let page = dec.map_csv(&raw).map_err(|message| CxoneError::Decode {
+                let page_no = report.pages + 1;
+                let decode_err = |message| CxoneError::Decode {
                     export_id: id.to_string(),
-                    page: report.pages + 1,
+                    page: page_no,
                     message,
-                })?;
+                };
+                let page = self
+                    .mapped_decoder()
+                    .and_then(|d| d.map_csv(&raw))
+                    .map_err(decode_err)?;
                 report.pages += 1;
-                let Some(b) = page.batch else { return Ok(None) };
+                let Some(b) = page.batch.clone() else {
+                    return Ok(None);
+                };
+                if skip == 0 {
+                    self.count_page(&page, report, &w);
+                }
                 let rows = b.num_rows() as u64;
                 if skip >= rows {
                     skip -= rows;
@@ -322,7 +244,7 @@ impl Inner {
                 }
                 let b = b.slice(skip as usize, (rows - skip) as usize);
                 skip = 0;
-                Ok(Some(b))
+                self.shape(b).map(Some).map_err(decode_err)
             };
             let mut out = Vec::new();
             let mut failed = None;
@@ -386,136 +308,60 @@ impl Inner {
     }
 }
 
-/// Push-based CSV decoding: the header row names the columns (all Utf8), then
-/// `arrow_csv`'s decoder takes the bytes as they arrive.
-#[derive(Default)]
-struct CsvStream {
-    head: Vec<u8>,
-    decoder: Option<arrow_csv::reader::Decoder>,
-}
-
-impl CsvStream {
-    fn push(&mut self, chunk: &[u8]) -> Result<Vec<arrow_array::RecordBatch>, String> {
-        let mut out = Vec::new();
-        if self.decoder.is_none() {
-            self.head.extend_from_slice(chunk);
-            let Some(nl) = self.head.iter().position(|b| *b == b'\n') else {
-                return Ok(out);
-            };
-            let line = String::from_utf8_lossy(self.head.get(..nl).unwrap_or_default())
-                .trim_end_matches('\r')
-                .to_string();
-            let names = split_header(&line);
-            let schema = std::sync::Arc::new(arrow_schema::Schema::new(
-                names
-                    .iter()
-                    .map(|n| arrow_schema::Field::new(n, arrow_schema::DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            ));
-            let d = arrow_csv::ReaderBuilder::new(schema)
-                .with_header(true)
-                .with_batch_size(8192)
-                .build_decoder();
-            self.decoder = Some(d);
-            let all = std::mem::take(&mut self.head);
-            self.feed(&all, &mut out)?;
-            return Ok(out);
-        }
-        self.feed(chunk, &mut out)?;
-        Ok(out)
-    }
-
-    fn feed(
-        &mut self,
-        mut buf: &[u8],
-        out: &mut Vec<arrow_array::RecordBatch>,
-    ) -> Result<(), String> {
-        let Some(d) = self.decoder.as_mut() else {
-            return Ok(());
-        };
-        while !buf.is_empty() {
-            let n = d.decode(buf).map_err(|e| e.to_string())?;
-            buf = buf.get(n..).unwrap_or_default();
-            if d.capacity() == 0 || n == 0 {
-                match d.flush().map_err(|e| e.to_string())? {
-                    Some(b) => out.push(b),
-                    None if n == 0 => return Err("the CSV decoder made no progress".into()),
-                    None => {}
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<Vec<arrow_array::RecordBatch>, String> {
-        let mut out = Vec::new();
-        if self.decoder.is_none() {
-            if self.head.is_empty() {
-                return Ok(out);
-            }
-            let mut head = std::mem::take(&mut self.head);
-            head.push(b'\n');
-            out = self.push(&head)?;
-        }
-        if let Some(d) = self.decoder.as_mut() {
-            d.decode(&[]).map_err(|e| e.to_string())?;
-            if let Some(b) = d.flush().map_err(|e| e.to_string())? {
-                out.push(b);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Splits a CSV header line (quoted names with `""` escapes).
-fn split_header(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.into_iter()
-        .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
-        .collect()
+/// The job request of a window: `startDate`/`endDate` as `YYYY-MM-DD` (end exclusive,
+/// as public callers send them) or RFC 3339 date-times (`dates: date-time`).
+pub(crate) fn job_body(cfg: &crate::config::CxoneConfig, w: &Window) -> serde_json::Value {
+    let de = &cfg.data_extraction;
+    let date = |t: chrono::DateTime<chrono::Utc>| match de.dates {
+        ExtractionDates::Date => t.format("%Y-%m-%d").to_string(),
+        ExtractionDates::DateTime => format_ms(t.timestamp_millis()),
+    };
+    serde_json::json!({
+        "entityName": de.entity,
+        "version": de.version,
+        "startDate": date(w.start),
+        "endDate": date(w.end),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    /// The recorded download decodes into the native columns: BOM stripped, segments
+    /// kept, a quoted comma intact, the unpublished header kept in `_extra`.
     #[test]
-    fn header_split_and_streamed_csv() {
-        assert_eq!(
-            split_header("\"ACD Call ID\",Start Date,\"a\"\"b\""),
-            vec!["ACD Call ID", "Start Date", "a\"b"]
+    fn recorded_download_maps_onto_the_native_columns() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        let csv = include_bytes!("../../../tests/data/cxone/recording-interaction-metadata-v7.csv");
+        let dec = crate::mapping::MappedDecoder::new(
+            crate::mapping::native::extraction("recording-interaction-metadata").unwrap(),
+            true,
         );
-        let mut s = CsvStream::default();
-        let mut rows = 0;
-        for chunk in [&b"A,B\r\n1,"[..], b"x\r\n2,y\r\n", b"3,z"] {
-            rows += s
-                .push(chunk)
-                .unwrap()
-                .iter()
-                .map(|b| b.num_rows())
-                .sum::<usize>();
-        }
-        rows += s
-            .finish()
+        let mut s = crate::mapping::csv::CsvStream::default();
+        let (a, b) = csv.split_at(50);
+        let mut raw = s.push(a).unwrap();
+        raw.extend(s.push(b).unwrap());
+        raw.extend(s.finish().unwrap());
+        let pages: Vec<_> = raw.iter().map(|r| dec.map_csv(r).unwrap()).collect();
+        let batches: Vec<_> = pages.iter().filter_map(|p| p.batch.clone()).collect();
+        let b = arrow_select::concat::concat_batches(dec.schema(), &batches).unwrap();
+        assert_eq!(b.num_rows(), 3);
+        assert_eq!(pages.iter().map(|p| p.bad_values).sum::<u64>(), 0);
+        let calls = b
+            .column_by_name("acdCallId")
             .unwrap()
-            .iter()
-            .map(|b| b.num_rows())
-            .sum::<usize>();
-        assert_eq!(rows, 3);
+            .as_primitive::<Int64Type>();
+        assert_eq!(
+            calls.values().to_vec(),
+            [2_789_879_875, 2_789_879_875, 2_789_879_876]
+        );
+        let disp = b.column_by_name("disposition").unwrap().as_string::<i32>();
+        assert_eq!(disp.value(0), "Resolved, follow-up");
+        let extra = b.column_by_name("_extra").unwrap().as_string::<i32>();
+        assert_eq!(extra.value(2), r#"{"Media Type Name":"Chat"}"#);
+        assert!(matches!(
+            b.column_by_name("startDate").unwrap().data_type(),
+            arrow_schema::DataType::Timestamp(_, _)
+        ));
     }
 }
