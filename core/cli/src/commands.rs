@@ -36,7 +36,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             shard,
             json,
             metrics_addr,
-        } => run(&file, resume, shard, json, quiet, metrics_addr),
+            force_unlock,
+        } => run(
+            &file,
+            resume,
+            shard,
+            json,
+            quiet,
+            metrics_addr,
+            force_unlock,
+        ),
         Command::Plugins { command } => plugins(command),
         Command::Audit {
             command: AuditCommand::Verify { path },
@@ -154,6 +163,7 @@ fn run(
     json: bool,
     quiet: bool,
     metrics_addr: Option<std::net::SocketAddr>,
+    force_unlock: bool,
 ) -> anyhow::Result<u8> {
     let (pipeline, registry) = match config::load(file) {
         Ok(p) => p,
@@ -203,6 +213,7 @@ fn run(
             cancel: cancel_rx,
             progress: bars.clone(),
             metrics: Arc::clone(&metrics),
+            force_unlock,
         };
         Ok::<_, anyhow::Error>(tributary_engine::run::run(&pipeline, &registry, opts).await)
     })?;

@@ -93,6 +93,10 @@ pub enum Command {
         /// the run goes (e.g. 127.0.0.1:9184).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Take the pipeline's lease even though another run holds it (only when that run
+        /// is known to be dead: two live runs would then write together).
+        #[arg(long)]
+        force_unlock: bool,
     },
     /// List or inspect plugins.
     Plugins {

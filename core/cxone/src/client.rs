@@ -80,6 +80,10 @@ pub(crate) struct Client {
     scope: String,
     policy: RetryPolicy,
     limiter: Limiter,
+    /// Largest successful body read (`max_response_bytes`).
+    max_response_bytes: u64,
+    /// Plain-http URLs accepted (`allow_http`, or the built-in simulator).
+    allow_http: bool,
     tokens: TokenCache,
     metrics: Arc<SourceMetrics>,
     /// `auth: access-key` state.
@@ -115,7 +119,11 @@ impl Spacing {
     async fn acquire(&self) {
         let mut last = self.last.lock().await;
         if let Some(t) = *last {
-            tokio::time::sleep_until(t + self.interval).await;
+            tokio::time::sleep_until(
+                t.checked_add(self.interval)
+                    .unwrap_or_else(|| later(self.interval)),
+            )
+            .await;
         }
         *last = Some(Instant::now());
     }
@@ -141,13 +149,16 @@ impl Client {
         metrics: Arc<SourceMetrics>,
         default_credentials: Option<(Secret, Secret)>,
     ) -> Result<Self, CxoneError> {
+        // No redirects: a 3xx is an answer, never a reason to send credentials elsewhere.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.clamp(1, 30)))
             .user_agent(concat!("tributary-cxone/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| CxoneError::Client { source })?;
         let download = reqwest::Client::builder()
+            .redirect(download_redirects())
             .read_timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.clamp(1, 30)))
             .user_agent(concat!("tributary-cxone/", env!("CARGO_PKG_VERSION")))
@@ -188,6 +199,8 @@ impl Client {
                 max: Duration::from_millis(cfg.max_backoff_ms.max(1)),
             },
             limiter: Limiter::new(cfg.max_requests_per_second),
+            max_response_bytes: cfg.max_response_bytes,
+            allow_http: cfg.allow_http || cfg.simulator.is_some(),
             tokens: TokenCache::default(),
             metrics,
             access_key: None,
@@ -288,6 +301,7 @@ impl Client {
                     api_endpoint: String,
                 }
                 let doc: TenantDoc = parse_json(&doc_url, &reply.body)?;
+                self.check_discovered("api_endpoint", &doc_url, &doc.api_endpoint)?;
                 tracing::info!(tenant = %tenant, api = %doc.api_endpoint, "discovered the tenant's API endpoint");
                 Ok::<_, CxoneError>(doc.api_endpoint.trim_end_matches('/').to_string())
             })
@@ -311,6 +325,7 @@ impl Client {
                     token_endpoint_auth_methods_supported: Option<Vec<String>>,
                 }
                 let d: Discovery = parse_json(&doc_url, &reply.body)?;
+                self.check_discovered("token_endpoint", &doc_url, &d.token_endpoint)?;
                 let method = choose_client_auth(
                     ak.client_auth,
                     d.token_endpoint_auth_methods_supported.as_deref(),
@@ -389,7 +404,7 @@ impl Client {
                 r
             }
         };
-        let t: TokenResponse = parse_json(&url, &reply.body)?;
+        let t: TokenResponse = parse_secret_json(&url, &reply.body)?;
         if t.access_token.is_empty() {
             return Err(CxoneError::Protocol {
                 url,
@@ -406,6 +421,20 @@ impl Client {
         }
         let lifetime = t.lifetime();
         Ok((t.access_token, lifetime))
+    }
+
+    /// A discovered endpoint will get credentials: it must be an https URL (http only with
+    /// `allow_http` or on loopback).
+    fn check_discovered(&self, what: &str, doc_url: &str, value: &str) -> Result<(), CxoneError> {
+        let mut problems = Vec::new();
+        crate::config::check_credential_url(what, value, self.allow_http, &mut problems);
+        match problems.into_iter().next() {
+            None => Ok(()),
+            Some(p) => Err(CxoneError::Protocol {
+                url: doc_url.to_string(),
+                message: format!("the discovered {p}"),
+            }),
+        }
     }
 
     /// Adds the client's Basic credentials when that is the method (marked sensitive).
@@ -506,7 +535,7 @@ impl Client {
                 r.form(&form)
             })
             .await?;
-        let t: TokenResponse = parse_json(&url, &reply.body)?;
+        let t: TokenResponse = parse_secret_json(&url, &reply.body)?;
         if t.access_token.is_empty() {
             return Err(CxoneError::Protocol {
                 url,
@@ -573,16 +602,27 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
+                    let (limit, at_limit) = if (200..300).contains(&status) {
+                        (self.max_response_bytes, BodyLimit::Fail)
+                    } else {
+                        (ERROR_BODY_LIMIT, BodyLimit::Truncate)
+                    };
+                    match read_body(resp, limit, at_limit).await {
                         Ok(body) => Ok(Reply {
                             status,
                             headers,
                             body,
                         }),
-                        Err(e) => Err(e),
+                        Err(BodyError::TooLarge { limit }) => {
+                            return Err(CxoneError::ResponseTooLarge {
+                                url: url.to_string(),
+                                limit,
+                            });
+                        }
+                        Err(BodyError::Transport(e)) => Err(e),
                     }
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.without_url()),
             };
             let elapsed = started.elapsed();
             let (wait, failure) = match outcome {
@@ -607,7 +647,7 @@ impl Client {
                         403 if opts.forbidden_is_throttle => {
                             SourceMetrics::add(&self.metrics.throttled, 1);
                             let wait = self.spacing.interval.max(self.policy.backoff(retries));
-                            self.limiter.hold_until(Instant::now() + wait);
+                            self.limiter.hold_until(later(wait));
                             tracing::info!(
                                 endpoint = ep.as_str(),
                                 wait_ms = wait.as_millis() as u64,
@@ -657,7 +697,7 @@ impl Client {
                                 .and_then(|v| parse_retry_after(v, SystemTime::now()))
                                 .unwrap_or_else(|| self.policy.backoff(retries));
                             // Every request of this source waits, not just this one.
-                            self.limiter.hold_until(Instant::now() + wait);
+                            self.limiter.hold_until(later(wait));
                             tracing::info!(
                                 endpoint = ep.as_str(),
                                 wait_ms = wait.as_millis() as u64,
@@ -704,6 +744,29 @@ impl Client {
             }
         }
     }
+}
+
+/// Now plus `d`, saturating a day ahead (configured durations are bounded, but an
+/// `Instant` overflow must never panic).
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+/// Download links (signed, no credentials) may redirect, at most 5 times and never
+/// from https to http.
+fn download_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// The client authentication to use: the configured one, else the first of Basic and
@@ -753,6 +816,31 @@ pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// [`parse_json`] for answers that hold secrets (token responses): the error says where
+/// the JSON went wrong, never what it holds (serde quotes the offending value).
+pub(crate) fn parse_secret_json<T: for<'de> Deserialize<'de>>(
+    url: &str,
+    body: &[u8],
+) -> Result<T, CxoneError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => "a field of an unexpected type or a missing field",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Eof => "a truncated body",
+            serde_json::error::Category::Io => "an unreadable body",
+        };
+        CxoneError::Protocol {
+            url: url.to_string(),
+            message: format!(
+                "the token response has {kind} (line {}, column {}; the body is not shown: it \
+                 holds credentials)",
+                e.line(),
+                e.column()
+            ),
+        }
+    })
+}
+
 /// `error: message` of a JSON error body, else the start of the body.
 fn server_message(body: &[u8]) -> String {
     match serde_json::from_slice::<ServerError>(body) {
@@ -772,21 +860,68 @@ fn server_message(body: &[u8]) -> String {
     }
 }
 
-/// The text of an error answer: the `icStatusDescription` header (the Reporting API
-/// puts it there with an empty body), else the body's message.
 /// The start of an error body: at most `cap` bytes are read, as lossy text.
-pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> String {
-    let mut buf = Vec::new();
-    while buf.len() < cap {
-        match resp.chunk().await {
-            Ok(Some(c)) => buf.extend_from_slice(&c),
-            _ => break,
-        }
+pub(crate) async fn read_capped(resp: reqwest::Response, cap: usize) -> String {
+    match read_body(resp, cap as u64, BodyLimit::Truncate).await {
+        Ok(b) => snippet(&b),
+        Err(_) => String::new(),
     }
-    buf.truncate(cap);
-    snippet(&buf)
 }
 
+/// What [`read_body`] does at its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLimit {
+    /// Stop reading and keep what came (error bodies: only their start is shown).
+    Truncate,
+    /// Fail: the body is data that must be whole.
+    Fail,
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Longer than the limit (announced by Content-Length, or seen while reading).
+    TooLarge { limit: u64 },
+    /// The transport failed (the error, without its URL).
+    Transport(reqwest::Error),
+}
+
+/// Reads a body, never holding more than `limit` bytes: a Content-Length above it is
+/// refused before reading, and the stream is cut when it passes it.
+pub(crate) async fn read_body(
+    mut resp: reqwest::Response,
+    limit: u64,
+    at_limit: BodyLimit,
+) -> Result<Bytes, BodyError> {
+    if at_limit == BodyLimit::Fail && resp.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if buf.len() + c.len() > cap {
+                    if at_limit == BodyLimit::Fail {
+                        return Err(BodyError::TooLarge { limit });
+                    }
+                    let room = cap - buf.len();
+                    buf.extend_from_slice(c.get(..room).unwrap_or_default());
+                    return Ok(buf.freeze());
+                }
+                buf.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(e) => return Err(BodyError::Transport(e.without_url())),
+        }
+    }
+}
+
+/// Largest error body read (only its start is shown).
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// The text of an error answer: the `icStatusDescription` header (the Reporting API
+/// puts it there with an empty body), else the body's message.
 pub(crate) fn reply_message(reply: &Reply) -> String {
     match reply.header("icStatusDescription") {
         Some(h) if !h.is_empty() => h.to_string(),

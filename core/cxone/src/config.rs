@@ -178,6 +178,18 @@ pub struct CxoneConfig {
     /// Timeout of one HTTP request (including its body), in seconds. Default: 60.
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Largest successful response body read, in bytes (a page, a token, a CSV download
+    /// is streamed and not capped): a larger one fails the window instead of exhausting
+    /// memory. Checked against Content-Length and while reading. Default: 268435456
+    /// (256 MiB). Error bodies are read to 64 KiB.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Accept `http://` for URLs that get credentials (`base_url`, `token_url`, the
+    /// access-key endpoints, and the endpoints a discovery document names). Default:
+    /// false: such URLs must be https, except on loopback (`127.0.0.1`, `::1`,
+    /// `localhost`), where traffic never leaves the machine.
+    #[serde(default)]
+    pub allow_http: bool,
     /// Optional cap on requests per second for the whole source (token bucket).
     /// Default: none.
     #[serde(default)]
@@ -483,6 +495,9 @@ fn default_max_backoff_ms() -> u64 {
 fn default_request_timeout_secs() -> u64 {
     60
 }
+fn default_max_response_bytes() -> u64 {
+    256 * 1024 * 1024
+}
 fn default_export_retries() -> u32 {
     1
 }
@@ -518,6 +533,8 @@ impl CxoneConfig {
             max_backoff_ms: default_max_backoff_ms(),
             request_timeout_secs: default_request_timeout_secs(),
             max_requests_per_second: None,
+            max_response_bytes: default_max_response_bytes(),
+            allow_http: false,
             keep_extra_fields: false,
             export_retries: default_export_retries(),
             verify_record_count: true,
@@ -634,6 +651,7 @@ impl CxoneConfig {
                 format!("{rps} must be a positive number"),
             ));
         }
+        self.validate_bounds(&mut p);
         self.validate_real(&mut p);
         if let Some(sim) = &self.simulator
             && let Err(e) = sim.validate()
@@ -641,6 +659,32 @@ impl CxoneConfig {
             p.push(ConfigProblem::new("simulator", e.to_string()));
         }
         if p.is_empty() { Ok(()) } else { Err(p) }
+    }
+
+    /// Durations are bounded (an hour for waits, a day for timeouts) so that no
+    /// configured value can overflow a clock.
+    fn validate_bounds(&self, p: &mut Vec<ConfigProblem>) {
+        const HOUR_MS: u64 = 3_600_000;
+        for (key, v, max) in [
+            ("poll_interval_ms", self.poll_interval_ms, HOUR_MS),
+            ("max_poll_interval_ms", self.max_poll_interval_ms, HOUR_MS),
+            ("initial_backoff_ms", self.initial_backoff_ms, HOUR_MS),
+            ("max_backoff_ms", self.max_backoff_ms, HOUR_MS),
+            (
+                "data_extraction.min_call_interval_ms",
+                self.data_extraction.min_call_interval_ms,
+                HOUR_MS,
+            ),
+            ("request_timeout_secs", self.request_timeout_secs, 86_400),
+            ("poll_timeout_secs", self.poll_timeout_secs, 7 * 86_400),
+        ] {
+            if v > max {
+                p.push(ConfigProblem::new(
+                    key,
+                    format!("{v} is above the limit {max}"),
+                ));
+            }
+        }
     }
 
     fn validate_real(&self, p: &mut Vec<ConfigProblem>) {
@@ -689,7 +733,7 @@ impl CxoneConfig {
             ("access_key.api_endpoint", &a.api_endpoint),
         ] {
             if let Some(u) = u {
-                check_url(key, u, p);
+                check_credential_url(key, u, self.allow_http, p);
             }
         }
         if let Some(m) = &self.mapping {
@@ -749,7 +793,7 @@ impl CxoneConfig {
 
     fn validate_urls(&self, p: &mut Vec<ConfigProblem>) {
         match &self.base_url {
-            Some(u) => check_url("base_url", u, p),
+            Some(u) => check_credential_url("base_url", u, self.allow_http, p),
             None if self.simulator.is_none() && self.auth == AuthMode::ClientCredentials => p.push(ConfigProblem::new(
                 "base_url",
                 "missing: set the tenant URL, e.g. https://{siteId}.api.cxone.com (or `simulator`)",
@@ -757,7 +801,13 @@ impl CxoneConfig {
             None => {}
         }
         if let Some(u) = &self.token_url {
-            check_url("token_url", u, p);
+            check_credential_url("token_url", u, self.allow_http, p);
+        }
+        if self.max_response_bytes < 1024 {
+            p.push(ConfigProblem::new(
+                "max_response_bytes",
+                format!("{} is below 1024 bytes", self.max_response_bytes),
+            ));
         }
     }
 
@@ -870,6 +920,53 @@ impl CxoneConfig {
             .or_else(|| self.base_url.clone())
             .map(|u| u.trim_end_matches('/').to_string())
     }
+}
+
+/// A URL that will carry credentials: https, or http with `allow_http` or on loopback.
+pub(crate) fn check_credential_url(
+    key: &str,
+    u: &str,
+    allow_http: bool,
+    p: &mut Vec<ConfigProblem>,
+) {
+    let before = p.len();
+    check_url(key, u, p);
+    if p.len() > before {
+        return;
+    }
+    if let Ok(url) = reqwest::Url::parse(u)
+        && url.scheme() == "http"
+        && !allow_http
+        && !is_loopback(&url)
+    {
+        p.push(ConfigProblem::new(
+            key,
+            format!(
+                "`{}` is plain http and would carry credentials: use https, or set allow_http: true",
+                redact_url(&url)
+            ),
+        ));
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    url.host_str().is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h == "[::1]"
+            || h.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.is_loopback())
+    })
+}
+
+/// A URL without user info, query or fragment (which can hold secrets).
+fn redact_url(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
 }
 
 fn check_url(key: &str, u: &str, p: &mut Vec<ConfigProblem>) {
@@ -991,6 +1088,36 @@ mod tests {
         assert_eq!(keys(&c), vec!["columns[1]"]);
         c.columns = (0..151).map(|i| format!("c{i}")).collect();
         assert_eq!(keys(&c), vec!["columns"]);
+    }
+
+    #[test]
+    fn durations_are_bounded_and_credential_urls_must_be_https() {
+        let mut c = base();
+        c.max_backoff_ms = u64::MAX;
+        c.data_extraction.min_call_interval_ms = u64::MAX;
+        c.request_timeout_secs = u64::MAX;
+        assert_eq!(
+            keys(&c),
+            vec![
+                "max_backoff_ms",
+                "data_extraction.min_call_interval_ms",
+                "request_timeout_secs"
+            ]
+        );
+        let mut c = base();
+        c.base_url = Some("http://cxone.example.com".into());
+        c.token_url = Some("https://user:pw@cxone.example.com/t?secret=x".into());
+        assert_eq!(keys(&c), vec!["base_url"]);
+        let msg = c.validate().unwrap_err()[0].message.clone();
+        assert!(msg.contains("allow_http"), "{msg}");
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            c.base_url = Some(ok.into());
+            assert_eq!(c.validate(), Ok(()), "{ok}");
+        }
     }
 
     #[test]

@@ -164,6 +164,18 @@ pub enum CxoneError {
         message: String,
     },
 
+    /// A successful answer was longer than `max_response_bytes` (announced or read).
+    #[error(
+        "{url}: the response is larger than max_response_bytes ({limit} bytes); reading stopped \
+         there. Narrow the request (smaller windows, page size or `top`) or raise max_response_bytes"
+    )]
+    ResponseTooLarge {
+        /// The URL (without its query).
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
     /// A server answer other than a data page could not be parsed.
     #[error("{url}: malformed response: {message}")]
     Protocol {

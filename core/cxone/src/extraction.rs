@@ -182,7 +182,7 @@ impl Inner {
                 .map_err(|e| CxoneError::RetriesExhausted {
                     url: "result.url".into(),
                     attempts: 1,
-                    last: e.to_string(),
+                    last: e.without_url().to_string(),
                 })?;
             let status = resp.status().as_u16();
             if matches!(status, 403 | 404 | 410)
@@ -259,7 +259,7 @@ impl Inner {
                         out.extend(batches);
                     }
                     Err(e) => {
-                        failed = Some(e.to_string());
+                        failed = Some(e.without_url().to_string());
                         break;
                     }
                 }

@@ -66,6 +66,10 @@ pub struct WindowReport {
 
 /// Restarts of one export's pagination after expired page tokens.
 const MAX_PAGINATION_RESTARTS: u32 = 3;
+/// Most pages of one export (a 90-day export of 10M records at 5,000 a page is 2,000).
+const MAX_PAGES_PER_EXPORT: u64 = 100_000;
+/// Most pages in a row that bring no record but a fresh token.
+const MAX_EMPTY_PAGES: u32 = 100;
 
 /// One export job of a window (a window has several after splits).
 #[derive(Debug)]
@@ -438,8 +442,21 @@ impl Inner {
             // Rows to drop after restarting the pagination (already delivered).
             let mut skip: u64 = 0;
             let mut restarts = 0u32;
+            // Tokens seen, to stop a server that cycles (A, B, A, B, ...).
+            let mut seen = std::collections::HashSet::new();
+            let mut empty_in_a_row = 0u32;
             loop {
                 page_no += 1;
+                if page_no > MAX_PAGES_PER_EXPORT {
+                    return Err(CxoneError::Decode {
+                        export_id: part.export_id.clone(),
+                        page: page_no,
+                        message: format!(
+                            "more than {MAX_PAGES_PER_EXPORT} pages: stopping instead of paging \
+                             forever; shrink max_window_days or raise page_size"
+                        ),
+                    });
+                }
                 let reply = match self
                     .client
                     .page(
@@ -460,6 +477,7 @@ impl Inner {
                         tracing::warn!(export_id = %part.export_id, page = page_no, delivered = part_records, "page token expired; restarting the pagination and skipping delivered records");
                         token = None;
                         skip = part_records;
+                        seen.clear();
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -513,15 +531,29 @@ impl Inner {
                 report.records += new_records;
                 report.extra_fields += page.extra_fields;
                 part_records += new_records;
+                empty_in_a_row = if page.records == 0 {
+                    empty_in_a_row + 1
+                } else {
+                    0
+                };
+                let stop = |message: String| CxoneError::Decode {
+                    export_id: part.export_id.clone(),
+                    page: page_no,
+                    message,
+                };
                 match page.next_token {
-                    Some(t) if token.as_deref() == Some(t.as_str()) => {
-                        return Err(CxoneError::Decode {
-                            export_id: part.export_id.clone(),
-                            page: page_no,
-                            message: "the server returned the same nextPageToken again; \
-                                      stopping instead of looping"
+                    Some(_) if empty_in_a_row >= MAX_EMPTY_PAGES => {
+                        return Err(stop(format!(
+                            "{MAX_EMPTY_PAGES} pages in a row without a record but with a new \
+                             nextPageToken; stopping instead of paging forever"
+                        )));
+                    }
+                    Some(t) if !seen.insert(t.clone()) => {
+                        return Err(stop(
+                            "the server returned a nextPageToken it had already given (a cycle); \
+                             stopping instead of looping"
                                 .into(),
-                        });
+                        ));
                     }
                     Some(t) => token = Some(t),
                     None => break,

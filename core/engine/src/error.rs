@@ -50,6 +50,28 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
+    /// Another run holds the pipeline's (or shard's) lease.
+    #[error(
+        "another run of this pipeline is in progress: run {run_id} on host {host} (pid {pid}) holds \
+         the lease until {expires_at} (renewed while it runs). Wait for it to finish; if it is dead \
+         on another host, wait for the expiry or run again with --force-unlock"
+    )]
+    LeaseHeld {
+        /// The holder's run id.
+        run_id: String,
+        /// The holder's host.
+        host: String,
+        /// The holder's process id.
+        pid: u32,
+        /// When the lease lapses unless renewed.
+        expires_at: String,
+    },
+    /// Another run took this run's lease over (`--force-unlock`, or a stall past its expiry).
+    #[error(
+        "another run took over this pipeline's lease; stopping before landing more windows \
+         (the windows landed so far stay landed; run again with --resume)"
+    )]
+    LeaseLost,
     /// The audit log failed.
     #[error("audit log {path}: {message}")]
     Audit {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod lease;
 pub mod metrics;
 pub mod plugins;
 pub mod run;

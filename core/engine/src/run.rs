@@ -90,6 +90,8 @@ pub struct RunOptions {
     pub progress: Arc<dyn Progress>,
     /// Live metrics, for `--metrics-addr`.
     pub metrics: Arc<crate::metrics::LiveMetrics>,
+    /// Take the pipeline's lease even when another run holds it (`--force-unlock`).
+    pub force_unlock: bool,
 }
 
 /// Per-component figures in the summary.
@@ -224,7 +226,15 @@ pub async fn run(
             .collect(),
         error: None,
     };
-    let result = run_inner(pipeline, registry, opts, &mut summary).await;
+    let result = match begin(pipeline, &opts).await {
+        Ok((run_id, lease)) => {
+            summary.run_id = run_id.clone();
+            let r = run_inner(pipeline, registry, opts, &mut summary, &run_id, &lease).await;
+            lease.release().await;
+            r
+        }
+        Err(e) => Err(e),
+    };
     summary.wall_secs = started.elapsed().as_secs_f64();
     summary.records_per_sec = if summary.wall_secs > 0.0 {
         summary.records as f64 / summary.wall_secs
@@ -242,11 +252,32 @@ pub async fn run(
     (summary, result)
 }
 
+/// The run id (reused when resuming an unfinished run) and the pipeline's (or shard's)
+/// lease, taken before anything is written.
+async fn begin(pipeline: &Pipeline, opts: &RunOptions) -> Result<(String, crate::lease::Lease)> {
+    let header = &pipeline.header;
+    let state = StateStore::open(&header.state.url, &header.name)?;
+    let shard_key = opts.shard.map(|s| s.suffix()).unwrap_or_default();
+    let previous = state.run(&shard_key).await?;
+    let run_id = match (&previous, opts.resume) {
+        (Some(r), true) if r.status != "succeeded" => r.run_id.clone(),
+        _ => format!(
+            "{}-{}",
+            Utc::now().format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ),
+    };
+    let lease = state.lease(&shard_key, &run_id, opts.force_unlock).await?;
+    Ok((run_id, lease))
+}
+
 async fn run_inner(
     pipeline: &Pipeline,
     registry: &Registry,
     opts: RunOptions,
     summary: &mut RunSummary,
+    run_id: &str,
+    lease: &crate::lease::Lease,
 ) -> Result<()> {
     let header = &pipeline.header;
     let (source_spec, source_cfg) = pipeline
@@ -259,17 +290,7 @@ async fn run_inner(
     let state = StateStore::open(&header.state.url, &header.name)?;
     let shard_key = opts.shard.map(|s| s.suffix()).unwrap_or_default();
 
-    // The run id: reused when resuming an unfinished run.
-    let previous = state.run(&shard_key).await?;
-    let run_id = match (&previous, opts.resume) {
-        (Some(r), true) if r.status != "succeeded" => r.run_id.clone(),
-        _ => format!(
-            "{}-{}",
-            Utc::now().format("%Y%m%dT%H%M%SZ"),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ),
-    };
-    summary.run_id = run_id.clone();
+    let run_id = run_id.to_string();
     if !opts.resume && opts.shard.is_none() {
         state.clear_windows().await?;
     }
@@ -681,6 +702,9 @@ async fn run_inner(
                             Some(r) => (r.window, r.records),
                             None => continue,
                         };
+                        if lease.lost() {
+                            return Err(EngineError::LeaseLost);
+                        }
                         state
                             .mark_window(&WindowRecord {
                                 window_id: key(&w),

@@ -183,6 +183,32 @@ impl StateStore {
         self.put_json(&format!("run{shard}.json"), run).await
     }
 
+    /// Takes the lease of this pipeline (or of a shard, `shard` being its suffix) for
+    /// `run_id`; see [`crate::lease`].
+    ///
+    /// # Errors
+    /// [`EngineError::LeaseHeld`] when another live run holds it.
+    pub async fn lease(
+        &self,
+        shard: &str,
+        run_id: &str,
+        force: bool,
+    ) -> Result<crate::lease::Lease, EngineError> {
+        let ttl = std::env::var("TRIBUTARY_LEASE_TTL_SECS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|s| (1..=86_400).contains(s))
+            .map_or(crate::lease::DEFAULT_TTL, std::time::Duration::from_secs);
+        crate::lease::Lease::acquire(
+            &self.loc,
+            &format!("{}/lease{shard}.json", self.pipeline),
+            run_id,
+            ttl,
+            force,
+        )
+        .await
+    }
+
     /// The incremental cursor of a source: where the last successful run ended.
     ///
     /// # Errors

@@ -128,6 +128,11 @@ pub struct WebhookConfig {
     /// Example: `{ Authorization: "Bearer ${LAKE_TOKEN}" }`.
     #[serde(default)]
     pub headers: SensitiveHeaders,
+    /// Accept a plain `http://` url when requests carry credentials (`secret` or
+    /// `headers`). Default: false: such a url must be https, except on loopback
+    /// (`127.0.0.1`, `::1`, `localhost`). Redirects are never followed.
+    #[serde(default)]
+    pub allow_http: bool,
     /// Requests in flight at once. Example: `4` (the default).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -187,6 +192,7 @@ impl WebhookConfig {
             gzip: false,
             secret: None,
             headers: SensitiveHeaders::default(),
+            allow_http: false,
             concurrency: default_concurrency(),
             max_retries: default_max_retries(),
             initial_backoff_ms: default_initial_backoff_ms(),
@@ -293,6 +299,21 @@ impl WebhookConfig {
                     "scheme `{}` is not supported; use http or https",
                     url.scheme()
                 ),
+            ));
+        }
+        let credentials = self.secret.is_some() || !self.headers.0.is_empty();
+        let loopback = url.host_str().is_some_and(|h| {
+            h.eq_ignore_ascii_case("localhost")
+                || h == "[::1]"
+                || h.parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|a| a.is_loopback())
+        });
+        if url.scheme() == "http" && credentials && !self.allow_http && !loopback {
+            return Err(cfg(
+                "url",
+                "plain http with a `secret` or `headers` would send credentials in clear: use \
+                 https, or set allow_http: true"
+                    .into(),
             ));
         }
         if self.batch_size == 0 {

@@ -171,7 +171,9 @@ impl Deliverer {
     /// # Errors
     /// [`Error::Setup`] when the client cannot be built.
     pub fn new(cfg: ValidatedConfig) -> Result<Self> {
+        // No redirects: the body and the headers (credentials) go to the configured url only.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .pool_max_idle_per_host(cfg.concurrency)
@@ -297,8 +299,7 @@ impl Deliverer {
             Ok(resp) => {
                 let status = resp.status();
                 let after = retry_after(resp.headers());
-                // Drain the answer so the connection can be reused.
-                let _ = resp.bytes().await;
+                drain(resp).await;
                 classify(status, after)
             }
             Err(e) => Attempt::Retry {
@@ -338,6 +339,20 @@ impl Deliverer {
         let until = self.pause_until.lock().ok().and_then(|p| *p);
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// Largest reply read: a receiver's answer is not used, only drained so the connection
+/// can be reused; a longer one is dropped with its connection.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+async fn drain(mut resp: reqwest::Response) {
+    let mut read = 0usize;
+    while read <= MAX_REPLY_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => read += c.len(),
+            _ => return,
         }
     }
 }

@@ -210,6 +210,49 @@ fn a_refused_signature_is_not_retried_and_errors_name_the_url_without_secrets() 
     assert!(!spooled.contains("HEADER-TOKEN-VALUE") && !spooled.contains("WRONG-SECRET"));
 }
 
+/// A receiver answering `307` to another host: nothing (no body, no credentials) reaches
+/// the other host, and the batch is refused with the status, not retried.
+#[test]
+fn redirects_are_not_followed() {
+    let rx = Receiver::start();
+    let elsewhere = Receiver::start();
+    *rx.knobs.redirect_to.lock().unwrap() = Some(elsewhere.url.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = WebhookConfig {
+        secret: Some(Secret::new("SIGNING-SECRET")),
+        headers: SensitiveHeaders::new([("Authorization", "Bearer HEADER-TOKEN-VALUE")]),
+        ..fast(&rx.url)
+    };
+    let mut sink = WebhookSink::create(cfg, &ctx(dir.path(), false)).unwrap();
+    sink.write(&batch(0, 5)).unwrap();
+    let e = sink.flush(&cp("w")).unwrap_err();
+    assert!(e.message.contains("307"), "{e}");
+    assert_eq!(rx.knobs.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(elsewhere.knobs.requests.load(Ordering::SeqCst), 0);
+}
+
+/// Credentials over plain http to another host are refused at configuration time.
+#[test]
+fn plain_http_with_credentials_needs_allow_http_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = "http://lake.example.com/ingest";
+    let with_secret = WebhookConfig {
+        secret: Some(Secret::new("S")),
+        ..WebhookConfig::new(remote)
+    };
+    let e = WebhookSink::create(with_secret.clone(), &ctx(dir.path(), false)).unwrap_err();
+    assert!(
+        e.message.contains("url") && e.message.contains("allow_http"),
+        "{e}"
+    );
+    let allowed = WebhookConfig {
+        allow_http: true,
+        ..with_secret
+    };
+    assert!(WebhookSink::create(allowed, &ctx(dir.path(), false)).is_ok());
+    assert!(WebhookSink::create(WebhookConfig::new(remote), &ctx(dir.path(), false)).is_ok());
+}
+
 #[test]
 fn receiver_down_spools_and_a_resumed_instance_redelivers_with_the_same_keys() {
     let port = closed_port();

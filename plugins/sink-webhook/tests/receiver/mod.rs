@@ -32,6 +32,8 @@ pub struct Knobs {
     pub slow_first: AtomicUsize,
     /// How slow.
     pub slow_ms: AtomicUsize,
+    /// Answer every request with `307 Temporary Redirect` to this URL when set.
+    pub redirect_to: Mutex<Option<String>>,
     /// Refuse bad or missing signatures with 401 when set.
     pub secret: Mutex<Option<String>>,
     /// Requests received.
@@ -84,6 +86,12 @@ async fn ingest(State(k): State<Arc<Knobs>>, headers: HeaderMap, body: Bytes) ->
         .unwrap_or_default()
         .to_string();
     k.keys_seen.lock().unwrap().push(key.clone());
+    if let Some(to) = k.redirect_to.lock().unwrap().clone() {
+        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+        r.headers_mut()
+            .insert("location", HeaderValue::from_str(&to).unwrap());
+        return r;
+    }
     if take(&k.fail_first) {
         let s = if n % 2 == 0 {
             StatusCode::INTERNAL_SERVER_ERROR
