@@ -1041,3 +1041,33 @@ sinks:
     let (rows, _, _) = read_parquet_ids(&tmp.path().join("lake"));
     assert_eq!(rows, (all.len() + expected.len()) as u64);
 }
+
+/// A sensitive key set through a `TRIBUTARY__…` override with a value of the wrong type:
+/// the diagnostic names the key and never quotes the value.
+#[test]
+fn overrides_of_sensitive_keys_are_not_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "masked",
+        "  hook: { type: webhook, inputs: [cxone], url: \"http://127.0.0.1:9/x\" }",
+        "",
+    );
+    for (var, key) in [
+        ("TRIBUTARY__SINKS__HOOK__SECRET", "sinks.hook.secret"),
+        (
+            "TRIBUTARY__SOURCES__CXONE__CLIENT_SECRET",
+            "sources.cxone.client_secret",
+        ),
+    ] {
+        let out = tributary(
+            tmp.path(),
+            &["validate", p.to_str().unwrap()],
+            &[(var, "[OVERRIDDEN-SECRET-VALUE]")],
+        );
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{t}");
+        assert!(t.contains(key) && t.contains("sensitive"), "{t}");
+        assert!(!t.contains("OVERRIDDEN-SECRET-VALUE"), "{t}");
+    }
+}

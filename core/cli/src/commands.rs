@@ -48,8 +48,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         ),
         Command::Plugins { command } => plugins(command),
         Command::Audit {
-            command: AuditCommand::Verify { path },
-        } => Ok(audit_verify(&path)),
+            command: AuditCommand::Verify { path, key_env },
+        } => Ok(audit_verify(&path, key_env.as_deref())),
         Command::Sim { addr, config } => sim(addr, *config),
         Command::Test { files } => Ok(unit_tests(&files)),
         Command::Schema { markdown } => {
@@ -307,8 +307,19 @@ fn plugins(command: PluginsCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn audit_verify(path: &std::path::Path) -> u8 {
-    match tributary_engine::audit::verify(path) {
+fn audit_verify(path: &std::path::Path, key_env: Option<&str>) -> u8 {
+    let key = match key_env.map(std::env::var) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() => Some(k),
+        Some(_) => {
+            eprintln!(
+                "error: the environment variable {} (--key-env) is not set",
+                key_env.unwrap_or_default()
+            );
+            return EXIT_CONFIG;
+        }
+    };
+    match tributary_engine::audit::verify_with(path, key.as_deref()) {
         Ok(r) => {
             println!(
                 "{}: intact, {} entries, last hash {}{}",

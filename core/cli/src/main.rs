@@ -155,6 +155,9 @@ pub enum AuditCommand {
     Verify {
         /// The log file, or the audit directory.
         path: std::path::PathBuf,
+        /// The environment variable holding the key of a keyed log (`audit.key`).
+        #[arg(long)]
+        key_env: Option<String>,
     },
 }
 

@@ -348,7 +348,7 @@ async fn run_inner(
 
     // Audit.
     let mut audit = match &header.audit {
-        Some(a) => Some(AuditLog::open(Path::new(&a.path))?),
+        Some(a) => Some(AuditLog::open(Path::new(&a.path), a.key.clone())?),
         None => None,
     };
     let plugins_audit: Vec<serde_json::Value> = pipeline

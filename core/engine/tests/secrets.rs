@@ -50,3 +50,44 @@ sinks:
     // The hash does not depend on the secret's value.
     assert_eq!(p1.config_hash, p2.config_hash);
 }
+
+/// A key is secret because its schema says so (`writeOnly`/`x-sensitive`), not because
+/// of its name: `audit.key` and the sinks' `secret`s are redacted, and a wrong-typed
+/// secret's value is not quoted by the diagnostics.
+#[test]
+fn schemas_drive_redaction_and_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    let yaml = r#"
+name: secrets
+audit: { path: audit, key: AUDIT-KEY-VALUE }
+sources:
+  cxone:
+    type: cxone
+    report_id: r1
+    date_range: { start: 2023-01-01, end: 2023-01-31 }
+    simulator: {}
+sinks:
+  hook: { type: webhook, inputs: [cxone], url: "http://127.0.0.1:9/x", secret: HOOK-SECRET-VALUE }
+"#;
+    std::fs::write(&file, yaml).unwrap();
+    let plugin_dir = target_dir();
+    let none = |_: &str| None;
+    let (p, _) = tributary_engine::config::load_with(&file, &none, plugin_dir.to_str()).unwrap();
+    let shown = p.redacted.to_string();
+    assert!(!shown.contains("AUDIT-KEY-VALUE"), "{shown}");
+    assert!(!shown.contains("HOOK-SECRET-VALUE"), "{shown}");
+    assert!(!format!("{p:?}").contains("AUDIT-KEY-VALUE"));
+
+    // A secret of the wrong type (a list) in the file, and one through an override.
+    let bad = yaml.replace("secret: HOOK-SECRET-VALUE", "secret: [LISTED-SECRET-VALUE]");
+    std::fs::write(&file, bad).unwrap();
+    let e = tributary_engine::config::load_with(&file, &none, plugin_dir.to_str())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sinks.hook.secret") && e.contains("sensitive"),
+        "{e}"
+    );
+    assert!(!e.contains("LISTED-SECRET-VALUE"), "{e}");
+}

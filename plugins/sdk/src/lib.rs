@@ -56,6 +56,7 @@ pub mod abi;
 mod copy;
 mod error;
 mod plugin;
+pub mod secret;
 pub mod time;
 
 pub use copy::deep_copy;
@@ -64,6 +65,7 @@ pub use plugin::{
     Ack, Checkpoint, CreateContext, LandedFile, MAIN_OUTPUT, Outputs, PluginInfo, PluginKind, Sink,
     SinkPlugin, Transform, TransformPlugin, config_schema, parse_config,
 };
+pub use secret::Secret;
 
 pub use arrow_array;
 pub use arrow_data;

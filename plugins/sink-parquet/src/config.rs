@@ -10,40 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// A credential. It prints as `**REDACTED**` in `Debug`, `Display` and when serialised.
-#[derive(Clone, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(transparent)]
-#[schemars(extend("writeOnly" = true, "x-sensitive" = true))]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The credential itself: only to hand it to the client that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str("**REDACTED**")
-    }
-}
+pub use tributary_plugin_sdk::secret::Secret;
 
 /// The `parquet` sink's configuration.
 ///

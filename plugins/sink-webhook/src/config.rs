@@ -11,50 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-const REDACTED: &str = "**REDACTED**";
+use tributary_plugin_sdk::secret::REDACTED;
 
-/// A secret string: `Debug`, `Display` and `Serialize` print `**REDACTED**`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The value itself; only for signing and sending, never for printing.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(REDACTED)
-    }
-}
-impl JsonSchema for Secret {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Secret".into()
-    }
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let mut s = String::json_schema(generator);
-        s.insert("writeOnly".into(), true.into());
-        s.insert("x-sensitive".into(), true.into());
-        s
-    }
-}
+pub use tributary_plugin_sdk::secret::Secret;
 
 /// Extra request headers. Values may be credentials, so the whole map prints as
 /// `**REDACTED**` (`Debug`, `Serialize`).

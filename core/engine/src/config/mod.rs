@@ -11,6 +11,7 @@ mod interpolate;
 mod model;
 mod positions;
 mod schema;
+pub mod sensitive;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -74,6 +75,31 @@ pub fn redact(v: &serde_json::Value) -> serde_json::Value {
         serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(redact).collect()),
         other => other.clone(),
     }
+}
+
+/// Replaces the values that the schemas mark secret: the engine's sections by the engine
+/// schema, each component by its own (the `cxone` source's, a plugin's descriptor).
+pub fn redact_by_schemas(value: &serde_json::Value, registry: &Registry) -> serde_json::Value {
+    let mut out = sensitive::redact_with(value, &schema::engine_schema());
+    for section in ["sources", "transforms", "sinks"] {
+        let Some(components) = out.get_mut(section).and_then(|v| v.as_object_mut()) else {
+            continue;
+        };
+        for (_, c) in components.iter_mut() {
+            let type_name = c.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+            let component_schema = if section == "sources" {
+                Some(source_schema())
+            } else {
+                registry
+                    .get(type_name)
+                    .map(|l| l.meta().config_schema.clone())
+            };
+            if let Some(s) = component_schema {
+                *c = sensitive::redact_with(c, &s);
+            }
+        }
+    }
+    out
 }
 
 /// Reads, interpolates and checks the engine sections of a file, without plugins.
@@ -453,7 +479,7 @@ pub fn load_with(
 
     c.finish()?;
 
-    let redacted = redact(&value);
+    let redacted = redact(&redact_by_schemas(&value, &registry));
     let config_hash = hex::encode(Sha256::digest(redacted.to_string().as_bytes()));
     let transforms_sorted = order
         .iter()

@@ -41,6 +41,11 @@ pub struct AuditConfig {
     /// (`s3://lake/audit/`). Example: `file:///var/lib/tributary/audit`.
     #[serde(default)]
     pub url: Option<String>,
+    /// Key of an HMAC-SHA256 chain: without it, rewriting the whole log (recomputing every
+    /// hash) is detected too. Keep it outside the log's machine; `tributary audit verify
+    /// --key-env VAR` needs it. Example: `${AUDIT_KEY}`. Default: a plain SHA-256 chain.
+    #[serde(default)]
+    pub key: Option<tributary_plugin_sdk::Secret>,
 }
 
 /// One explicitly named plugin file.

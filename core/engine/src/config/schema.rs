@@ -118,6 +118,11 @@ pub fn check_against_schema(
                     .unwrap_or_else(|| property.to_string());
                 c.push(&at, format!("missing key `{name}`"), None);
             }
+            _ if super::sensitive::path_is_sensitive(schema, &rel) => c.push(
+                &at,
+                "the value is not valid here (not shown: this key is sensitive)".to_string(),
+                None,
+            ),
             _ => c.push(&at, err.to_string(), None),
         }
     }
