@@ -451,6 +451,14 @@ fn configuration_reference_is_current() {
         on_disk == generated,
         "docs/configuration.md is stale: regenerate it with `./target/debug/tributary schema --markdown > docs/configuration.md`"
     );
+    // The JSON Schema the shipped pipelines point editors at (`$schema=../docs/…`).
+    let out = tributary(&root(), &["schema"], &[]);
+    let on_disk =
+        std::fs::read_to_string(root().join("docs/pipeline.schema.json")).unwrap_or_default();
+    assert!(
+        on_disk == String::from_utf8(out.stdout).unwrap(),
+        "docs/pipeline.schema.json is stale: regenerate it with `./target/debug/tributary schema > docs/pipeline.schema.json`"
+    );
 }
 
 /// The JSON Schema for editors covers the engine sections and every plugin.
@@ -1070,4 +1078,99 @@ fn overrides_of_sensitive_keys_are_not_quoted() {
         assert!(t.contains(key) && t.contains("sensitive"), "{t}");
         assert!(!t.contains("OVERRIDDEN-SECRET-VALUE"), "{t}");
     }
+}
+
+/// `plugins.require_pins: true`: only the pinned files are loaded (no directory is
+/// searched), and a listed file without `sha256` is refused before it is loaded.
+#[test]
+fn require_pins_loads_only_pinned_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let so = util::bin()
+        .parent()
+        .unwrap()
+        .join("libtributary_sink_arrow.so");
+    let sha = tributary_plugin_sdk_sha(&so);
+    let write = |plugins: &str| {
+        let p = small_pipeline(
+            tmp.path(),
+            "pins",
+            "  out: { type: arrow, inputs: [cxone], path: out }",
+            &format!("plugins: {plugins}"),
+        );
+        let out = tributary(tmp.path(), &["validate", p.to_str().unwrap()], &[]);
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = write(&format!(
+        "{{ require_pins: true, files: [{{ path: \"{}\", sha256: {sha} }}] }}",
+        so.display()
+    ));
+    assert_eq!(code, Some(0), "{t}");
+    let (code, t) = write(&format!(
+        "{{ require_pins: true, files: [{{ path: \"{}\" }}] }}",
+        so.display()
+    ));
+    assert_eq!(code, Some(2), "{t}");
+    assert!(
+        t.contains("require_pins") && t.contains("plugins.files"),
+        "{t}"
+    );
+    // Nothing else is discovered: a parquet sink is unknown now.
+    let p = small_pipeline(
+        tmp.path(),
+        "pins2",
+        "  lake: { type: parquet, inputs: [cxone], url: lake }",
+        &format!(
+            "plugins: {{ require_pins: true, files: [{{ path: \"{}\", sha256: {sha} }}] }}",
+            so.display()
+        ),
+    );
+    let out = tributary(tmp.path(), &["validate", p.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no sink plugin named `parquet`"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The SHA-256 of a file, by coreutils' `sha256sum` (an independent implementation).
+fn tributary_plugin_sdk_sha(p: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Limits that used to be checked only when a run created the component are reported by
+/// `validate`, each at its key: an integrity rate above 1, an unsupported URL scheme, a
+/// duration that would overflow a clock.
+#[test]
+fn validate_reports_out_of_range_plugin_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "limits",
+        "  lake: { type: parquet, inputs: [checked], url: \"ftp://host/x\" }\n  hook: { type: webhook, inputs: [checked], url: \"http://127.0.0.1:9/x\", max_retry_after_secs: 18446744073709551615 }",
+        "transforms:\n  checked: { type: validate, inputs: [cxone], min_integrity_rate: 1.5 }",
+    );
+    let out = tributary(tmp.path(), &["validate", p.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    for key in [
+        "transforms.checked.min_integrity_rate",
+        "sinks.lake.url",
+        "sinks.hook.max_retry_after_secs",
+    ] {
+        assert!(t.contains(key), "{key} not reported: {t}");
+    }
+    assert!(
+        t.contains("`ftp://host/x` is not of the accepted form"),
+        "{t}"
+    );
 }

@@ -262,6 +262,7 @@ fn plugins(command: PluginsCommand) -> anyhow::Result<u8> {
             let cfg = config::PluginsConfig {
                 paths,
                 files: Vec::new(),
+                require_pins: false,
             };
             let (registry, _) =
                 Registry::discover(&cfg, std::env::var("TRIBUTARY_PLUGIN_PATH").ok().as_deref());

@@ -79,10 +79,25 @@ impl Registry {
         let mut reg = Registry::default();
         let mut problems = Vec::new();
         for (index, f) in cfg.files.iter().enumerate() {
+            if cfg.require_pins && f.sha256.is_none() {
+                problems.push(FileProblem {
+                    index,
+                    error: LoadError::Open {
+                        path: PathBuf::from(&f.path),
+                        message: "refused before loading: plugins.require_pins is true and this \
+                                  file has no sha256 (add `sha256: <hex>`; `sha256sum` prints it)"
+                            .into(),
+                    },
+                });
+                continue;
+            }
             match PluginLibrary::load(Path::new(&f.path), f.sha256.as_deref()) {
                 Ok(lib) => reg.add(lib),
                 Err(error) => problems.push(FileProblem { index, error }),
             }
+        }
+        if cfg.require_pins {
+            return (reg, problems);
         }
         for (dir, only_ours) in search_dirs(cfg, env_path) {
             reg.scan(&dir, only_ours);

@@ -1082,3 +1082,26 @@ fn returned_batches_reusing_lent_buffers_are_checked_unless_truly_unchanged() {
     assert_eq!(err.kind, ErrorKind::Abi, "{err}");
     assert!(err.message.contains("null_count"), "{err}");
 }
+
+/// The file at a pinned path replaced after its hash was checked (the race a swap would
+/// exploit): what is loaded is still the library that was hashed, never the replacement.
+#[test]
+fn a_file_swapped_after_the_pin_check_is_not_what_gets_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = dir.path().join("libplugin.so");
+    std::fs::copy(so_path("tributary_example_echo"), &pinned).unwrap();
+    let sha = file_sha256(&pinned).unwrap();
+    let other = so_path("tributary_example_faulty");
+    let lib = PluginLibrary::load_with_hook(&pinned, Some(&sha), || {
+        // Swap: a different plugin now sits at the pinned path.
+        let tmp = dir.path().join("swap.so");
+        std::fs::copy(&other, &tmp).unwrap();
+        std::fs::rename(&tmp, &pinned).unwrap();
+    })
+    .unwrap();
+    assert_eq!(lib.meta().name, "echo", "the hashed library was loaded");
+    assert_ne!(file_sha256(&pinned).unwrap(), sha, "the swap happened");
+    // And a pinned path without a `/` is refused (the loader would search for it).
+    let e = PluginLibrary::load(Path::new("libplugin.so"), Some(&sha)).unwrap_err();
+    assert!(e.to_string().contains("must contain a `/`"), "{e}");
+}

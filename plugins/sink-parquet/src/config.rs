@@ -26,6 +26,7 @@ pub use tributary_plugin_sdk::secret::Secret;
 pub struct ParquetConfig {
     /// Where the files land: `s3://bucket/prefix`, `file:///abs/dir`, or a local path
     /// (relative paths are relative to the working directory). Example: `s3://lake/cxone/interactions`.
+    #[schemars(regex(pattern = r"^(?:(?:s3|file)://.+|(?![A-Za-z][A-Za-z0-9+.-]*://).+)$"))]
     pub url: String,
     /// Hive-style partition columns, outermost first. `column:day` (→ `date=2023-01-15`),
     /// `column:month` (→ `month=2023-01`), `column:hour` (→ `hour=2023-01-15T10`), `column:year`

@@ -101,9 +101,11 @@ pub struct WebhookConfig {
     pub max_retries: u32,
     /// First backoff delay in milliseconds, doubled on each retry. Example: `500` (the default).
     #[serde(default = "default_initial_backoff_ms")]
+    #[schemars(range(max = 3_600_000))]
     pub initial_backoff_ms: u64,
     /// Largest backoff delay in milliseconds. Example: `30000` (the default).
     #[serde(default = "default_max_backoff_ms")]
+    #[schemars(range(max = 3_600_000))]
     pub max_backoff_ms: u64,
     /// Randomise each backoff delay to between half and all of it, so retries spread out.
     /// Example: `true` (the default).
@@ -111,9 +113,11 @@ pub struct WebhookConfig {
     pub jitter: bool,
     /// Longest wait a `Retry-After` answer may impose, in seconds. Example: `300` (the default).
     #[serde(default = "default_max_retry_after_secs")]
+    #[schemars(range(max = 86_400))]
     pub max_retry_after_secs: u64,
     /// Per-request timeout in seconds (connect + send + answer). Example: `30` (the default).
     #[serde(default = "default_timeout_secs")]
+    #[schemars(range(min = 1, max = 86_400))]
     pub timeout_secs: u64,
 }
 
@@ -277,6 +281,16 @@ impl WebhookConfig {
         }
         if self.batch_size == 0 {
             return Err(cfg("batch_size", "must be at least 1 (default 500)".into()));
+        }
+        for (key, v, max) in [
+            ("initial_backoff_ms", self.initial_backoff_ms, 3_600_000),
+            ("max_backoff_ms", self.max_backoff_ms, 3_600_000),
+            ("max_retry_after_secs", self.max_retry_after_secs, 86_400),
+            ("timeout_secs", self.timeout_secs, 86_400),
+        ] {
+            if v > max {
+                return Err(cfg(key, format!("{v} is above the limit {max}")));
+            }
         }
         if self.concurrency == 0 {
             return Err(cfg("concurrency", "must be at least 1 (default 4)".into()));

@@ -128,6 +128,7 @@ pub struct ValidateConfig {
     /// Fail the run at its end when the run's integrity rate is below this (0 to 1).
     /// Example: `0.95`. Default: no threshold.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub min_integrity_rate: Option<f64>,
 }
 

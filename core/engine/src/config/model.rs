@@ -70,6 +70,11 @@ pub struct PluginsConfig {
     /// Plugin files loaded explicitly, optionally pinned by SHA-256.
     #[serde(default)]
     pub files: Vec<PluginFile>,
+    /// Load nothing but the `files` pinned by SHA-256: no directory is searched (not
+    /// `paths`, `TRIBUTARY_PLUGIN_PATH` or the executable's directory) and a file without
+    /// `sha256` is refused. Example: `true`. Default: false.
+    #[serde(default)]
+    pub require_pins: bool,
 }
 
 /// Engine tuning.

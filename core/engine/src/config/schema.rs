@@ -118,6 +118,29 @@ pub fn check_against_schema(
                     .unwrap_or_else(|| property.to_string());
                 c.push(&at, format!("missing key `{name}`"), None);
             }
+            jsonschema::error::ValidationErrorKind::Pattern { .. } => {
+                let what = super::sensitive::subschema_at(schema, schema, &rel)
+                    .and_then(|s| s.get("description"))
+                    .and_then(|d| d.as_str())
+                    .map(|d| {
+                        let d = d.replace('\n', " ");
+                        d.split(". ")
+                            .next()
+                            .unwrap_or(&d)
+                            .trim_end_matches('.')
+                            .to_string()
+                    });
+                let shown = if super::sensitive::path_is_sensitive(schema, &rel) {
+                    "the value".to_string()
+                } else {
+                    format!("`{}`", err.instance().as_str().unwrap_or_default())
+                };
+                let message = match what {
+                    Some(w) => format!("{shown} is not of the accepted form ({w})"),
+                    None => format!("{shown} is not of the accepted form"),
+                };
+                c.push(&at, message, None);
+            }
             _ if super::sensitive::path_is_sensitive(schema, &rel) => c.push(
                 &at,
                 "the value is not valid here (not shown: this key is sensitive)".to_string(),

@@ -3,7 +3,10 @@
 //!
 //! Loading order: SHA-256 pin (before `dlopen`, which would run the library's
 //! initialisers), entry symbol, `abi_version` (read alone, first), `descriptor_size`,
-//! strings, function table. A panic reported by an instance poisons it: no further call
+//! strings, function table. A pinned library is read once; the bytes that were hashed
+//! are written to a private copy (a fresh 0700 directory) and that copy is what is
+//! loaded, so a file swapped or rewritten at the pinned path after the hash cannot be
+//! loaded in its place. A panic reported by an instance poisons it: no further call
 //! reaches the plugin, and its memory is leaked rather than freed by code that panicked.
 #![allow(unsafe_code)]
 
@@ -176,6 +179,59 @@ pub fn file_sha256(path: &Path) -> Result<String, LoadError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// A private copy of a library's bytes: a fresh directory readable by this user only.
+/// Removed on drop (a loaded library stays mapped).
+struct PrivateCopy {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl PrivateCopy {
+    fn write(original: &Path, bytes: &[u8]) -> std::io::Result<PrivateCopy> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let base = std::env::temp_dir();
+        let name = original
+            .file_name()
+            .map_or_else(|| "plugin.so".into(), |n| n.to_string_lossy().into_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for attempt in 0..16u32 {
+            let dir = base.join(format!(
+                "tributary-plugin-{}-{nanos:x}-{attempt}",
+                std::process::id()
+            ));
+            // `create` fails if it exists: the directory is ours alone.
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+            let file = dir.join(&name);
+            let copy = PrivateCopy { dir, file };
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o500)
+                .open(&copy.file)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            return Ok(copy);
+        }
+        Err(std::io::Error::other(
+            "no fresh private directory for the plugin copy",
+        ))
+    }
+}
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 /// # Safety
 /// `p` must be null or point to a NUL-terminated string that lives as long as the library.
 unsafe fn read_str(path: &Path, field: &str, p: *const c_char) -> Result<String, LoadError> {
@@ -202,14 +258,39 @@ impl PluginLibrary {
     /// # Errors
     /// A [`LoadError`] naming the file and what is wrong with it.
     pub fn load(path: &Path, pin: Option<&str>) -> Result<Arc<PluginLibrary>, LoadError> {
-        // A missing or unreadable file is named as such, not as a failed dlopen.
-        std::fs::File::open(path).map_err(|source| LoadError::Read {
+        Self::load_with_hook(path, pin, || {})
+    }
+
+    /// [`PluginLibrary::load`], calling `between` after the pin was checked and before
+    /// the library is opened (tests use it to swap the file at the pinned path).
+    ///
+    /// # Errors
+    /// As [`PluginLibrary::load`].
+    #[doc(hidden)]
+    pub fn load_with_hook(
+        path: &Path,
+        pin: Option<&str>,
+        between: impl FnOnce(),
+    ) -> Result<Arc<PluginLibrary>, LoadError> {
+        let read = |source| LoadError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        if pin.is_some() && !path.to_string_lossy().contains('/') {
+            return Err(LoadError::Open {
+                path: path.to_path_buf(),
+                message: "a pinned plugin path must contain a `/` (e.g. ./libx.so), so that \
+                          the dynamic loader does not search for it elsewhere"
+                    .into(),
+            });
+        }
+        // A missing or unreadable file is named as such, not as a failed dlopen.
+        std::fs::File::open(path).map_err(read)?;
         let sha256 = std::sync::OnceLock::new();
+        let mut private = None;
         if let Some(expected) = pin {
-            let actual = file_sha256(path)?;
+            let bytes = std::fs::read(path).map_err(read)?;
+            let actual = hex::encode(Sha256::digest(&bytes));
             if !expected.eq_ignore_ascii_case(&actual) {
                 return Err(LoadError::HashMismatch {
                     path: path.to_path_buf(),
@@ -218,18 +299,23 @@ impl PluginLibrary {
                 });
             }
             let _ = sha256.set(actual);
+            private = Some(PrivateCopy::write(path, &bytes).map_err(read)?);
         }
+        between();
         let bad = |reason: &str| LoadError::BadDescriptor {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         };
+        let open_path = private.as_ref().map_or(path, |c| c.file.as_path());
         // SAFETY: loading a library runs its initialisers; the user asked for this file
-        // (by pipeline, plugin path or the engine's own directory) and its hash was
-        // checked against the pin when one is set.
-        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open {
+        // (by pipeline, plugin path or the engine's own directory), and a pinned one is
+        // loaded from a private copy of exactly the bytes whose hash matched the pin.
+        let lib = unsafe { libloading::Library::new(open_path) }.map_err(|e| LoadError::Open {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        // The mapping outlives the file: the private copy can go at once.
+        drop(private);
         // SAFETY: the symbol's type is the ABI's entry signature.
         let entry: EntryFn = match unsafe { lib.get::<EntryFn>(ENTRY_SYMBOL.as_bytes()) } {
             Ok(sym) => *sym,
