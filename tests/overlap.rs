@@ -100,3 +100,98 @@ fn a_second_run_refuses_while_the_first_holds_the_lease() {
     let third = tributary(tmp.path(), &["run", file.to_str().unwrap()], &[]);
     assert!(third.status.success(), "{}", text(&third));
 }
+
+/// A token endpoint answering a malformed reply (`"expires_in": "3600"`) with the token in
+/// it: the token appears nowhere, not on stderr (trace logs included), not in the JSON
+/// summary, the audit log or the state store.
+#[test]
+fn a_malformed_token_reply_leaks_nowhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A hostile server, independent of our code: Python's standard library.
+    let script = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('content-length', 0)))
+        body = b'{"access_token":"LEAKED-ACCESS-TOKEN-VALUE","token_type":"Bearer","expires_in":"3600"}'
+        self.send_response(200)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.timeout = 30
+for _ in range(20):
+    s.handle_request()
+"#;
+    let mut server = std::process::Command::new(crate::util::python())
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"name: leak
+state: {{ url: {state} }}
+audit: {{ path: {audit} }}
+sources:
+  cxone:
+    type: cxone
+    base_url: http://127.0.0.1:{port}
+    client_id: id
+    client_secret: secret
+    report_id: r1
+    max_retries: 0
+    date_range: {{ start: 2023-01-01, end: 2023-01-01 }}
+sinks:
+  lake: {{ type: parquet, inputs: [cxone], url: {lake} }}
+"#,
+        port = port.trim(),
+        state = tmp.path().join("state").display(),
+        audit = tmp.path().join("audit").display(),
+        lake = tmp.path().join("lake").display(),
+    );
+    let file = tmp.path().join("leak.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = std::process::Command::new(crate::util::bin())
+        .current_dir(tmp.path())
+        .args(["run", file.to_str().unwrap(), "--json"])
+        .env_remove("TRIBUTARY_PLUGIN_PATH")
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let mut everything = text(&out);
+    assert!(everything.contains("token response"), "{everything}");
+    for dir in ["audit", "state"] {
+        for entry in walk(&tmp.path().join(dir)) {
+            everything.push_str(&String::from_utf8_lossy(&std::fs::read(entry).unwrap()));
+        }
+    }
+    assert!(
+        !everything.contains("LEAKED-ACCESS-TOKEN-VALUE"),
+        "the token leaked"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
