@@ -1174,3 +1174,28 @@ fn validate_reports_out_of_range_plugin_settings() {
         "{t}"
     );
 }
+
+/// Pipeline and component names become directory names: one that could leave its
+/// directory (`..`, `/`) is refused by `validate`, naming the key.
+#[test]
+fn names_that_could_escape_a_directory_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "names",
+        "  \"../up\": { type: arrow, inputs: [cxone], path: out }",
+        "",
+    );
+    let out = tributary(tmp.path(), &["validate", p.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("component name `../up`"), "{t}");
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("name: names", "name: \"../../escape\"");
+    std::fs::write(&p, yaml).unwrap();
+    let out = tributary(tmp.path(), &["validate", p.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("`name`") && t.contains("no `..`"), "{t}");
+}

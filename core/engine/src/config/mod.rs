@@ -520,6 +520,19 @@ fn component(
         v.push(k.to_string());
         v
     };
+    let name_ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+    if !name_ok {
+        c.push(
+            base,
+            format!("component name `{name}` may hold only letters, digits, `_` and `-`"),
+            Some("names become directory names and `name.output` references".into()),
+        );
+        return None;
+    }
     let type_name = match raw.get("type") {
         Some(serde_json::Value::String(t)) => t.clone(),
         Some(_) => {

@@ -99,7 +99,9 @@ impl Default for EngineConfig {
 #[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct PipelineFile {
-    /// The pipeline's name; names its state, output manifests and audit entries. Example: `cxone-interactions`.
+    /// The pipeline's name; names its state, output manifests and audit entries (and
+    /// local directories, so: letters, digits, `.`, `_`, `-`, no `..`). Example: `cxone-interactions`.
+    #[schemars(regex(pattern = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
     pub name: String,
     /// Free text.
     #[serde(default)]
