@@ -232,6 +232,17 @@ fn quickstart_lands_the_simulators_records() {
     let rejects = read_arrow_rows(&tmp.path().join("out/quickstart/rejects"));
     let archive = read_arrow_rows(&tmp.path().join("out/quickstart/arrow"));
     assert!(files >= 46, "one file per day at least: {files}");
+    // Typed times, as an independent reader sees them: no cast needed downstream.
+    let types = util::py(
+        r#"
+import sys, glob, pyarrow.parquet as pq
+f = sorted(glob.glob(sys.argv[1] + '/**/*.parquet', recursive=True))[0]
+s = pq.read_schema(f)
+print(s.field('startTime').type, s.field('endTime').type)
+"#,
+        &[tmp.path().join("out/quickstart/lake").to_str().unwrap()],
+    );
+    assert_eq!(types.trim(), "timestamp[ms, tz=UTC] timestamp[ms, tz=UTC]");
     assert!(
         rejects > 0,
         "the simulator injects missing fields; some rows must be rejected"

@@ -138,6 +138,11 @@ pub struct CxoneConfig {
     /// agentId, queueId, holdTime, wrapTime, talkTime`.
     #[serde(default = "default_columns")]
     pub columns: Vec<String>,
+    /// Time columns kept as the server's text instead of `Timestamp(ms, UTC)` (for a lake
+    /// that must hold exactly what was sent). Example: `[startTime, endTime]`. Default: `[]`
+    /// (`startTime` and `endTime` are timestamps).
+    #[serde(default)]
+    pub columns_as_strings: Vec<String>,
     /// Filters: column -> one condition `{equals: v}`, `{greaterThan: v}`,
     /// `{lessThan: v}` or `{in: [v, ...]}`; `or: [{...}, ...]` across at most three
     /// fields. Default: `{}`. Example: `{direction: {equals: inbound}}`.
@@ -520,6 +525,7 @@ impl CxoneConfig {
                 end: end.to_string(),
             },
             columns: default_columns(),
+            columns_as_strings: Vec::new(),
             filters: serde_json::Map::new(),
             format: default_format(),
             page_size: default_page_size(),
@@ -877,6 +883,17 @@ impl CxoneConfig {
     }
 
     fn validate_columns(&self, p: &mut Vec<ConfigProblem>) {
+        for (i, c) in self.columns_as_strings.iter().enumerate() {
+            if !crate::decode::TIME_COLUMNS.contains(&c.as_str()) {
+                p.push(ConfigProblem::new(
+                    format!("columns_as_strings[{i}]"),
+                    format!(
+                        "`{c}` is not a time column; only {} can be kept as text",
+                        crate::decode::TIME_COLUMNS.join(", ")
+                    ),
+                ));
+            }
+        }
         let n = self.columns.len();
         if n == 0 || n > MAX_COLUMNS {
             p.push(ConfigProblem::new(

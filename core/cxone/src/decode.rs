@@ -10,10 +10,12 @@
 //! CSV pages go through `arrow_csv` with their header row; columns are matched by
 //! name, so column order, missing columns and extra columns are all handled.
 //!
-//! `startTime`/`endTime` stay Utf8 holding the ISO string the server sent: that is
-//! lossless (no time zone or precision is invented or dropped, and a malformed value
-//! is kept for the validator to count instead of failing the whole page here), and the
-//! validate transform checks and parses them downstream.
+//! `startTime`/`endTime` land as `Timestamp(ms, UTC)`: decoded as text (so a malformed
+//! value cannot fail the whole page), then parsed once here with the SDK's fast path
+//! (RFC 3339 in any offset as the fallback). A value that does not parse lands as null,
+//! is counted (`bad_values`, the first one described) and kept verbatim in `_extra` when
+//! `keep_extra_fields` is on, where `validate` finds it and rejects the record with
+//! `bad_timestamp:<column>`. `columns_as_strings` keeps chosen columns as the server's text.
 
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -24,7 +26,20 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::config::{CxoneConfig, EXTRA_COLUMN};
 
-/// The Arrow type of a configured column (the contract's record table).
+/// The type a column has in the emitted batches: [`column_type`], except that the time
+/// columns are timestamps unless listed in `columns_as_strings`.
+pub fn output_type(name: &str, as_strings: &[String]) -> DataType {
+    if TIME_COLUMNS.contains(&name) && !as_strings.iter().any(|c| c == name) {
+        DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into()))
+    } else {
+        column_type(name)
+    }
+}
+
+/// The time columns of the contract's record table.
+pub const TIME_COLUMNS: [&str; 2] = ["startTime", "endTime"];
+
+/// The Arrow type a configured column is decoded as (the contract's record table).
 pub fn column_type(name: &str) -> DataType {
     match name {
         "holdTime" | "wrapTime" | "talkTime" => DataType::Int64,
@@ -40,7 +55,7 @@ pub fn output_schema(cfg: &CxoneConfig) -> SchemaRef {
     let mut fields: Vec<Field> = cfg
         .columns
         .iter()
-        .map(|c| Field::new(c, column_type(c), true))
+        .map(|c| Field::new(c, output_type(c, &cfg.columns_as_strings), true))
         .collect();
     if cfg.keep_extra_fields {
         fields.push(Field::new(EXTRA_COLUMN, DataType::Utf8, true));
@@ -59,6 +74,10 @@ pub struct Page {
     pub records: u64,
     /// Fields outside the configured columns.
     pub extra_fields: u64,
+    /// Time values that did not parse (landed as null).
+    pub bad_values: u64,
+    /// The first of them, described.
+    pub first_bad_value: Option<String>,
 }
 
 /// Decodes the pages of one source (shared, immutable).
@@ -66,6 +85,8 @@ pub struct Page {
 pub struct PageDecoder {
     output: SchemaRef,
     columns: SchemaRef,
+    /// Indices of the columns parsed into timestamps.
+    times: Vec<usize>,
     known: KnownKeys,
     keep_extra: bool,
     batch_size: usize,
@@ -165,9 +186,22 @@ impl PageDecoder {
                 .map(|c| Field::new(c, column_type(c), true))
                 .collect::<Vec<_>>(),
         ));
+        let times = cfg
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                matches!(
+                    output_type(c, &cfg.columns_as_strings),
+                    DataType::Timestamp(..)
+                )
+            })
+            .map(|(i, _)| i)
+            .collect();
         Self {
             output,
             columns,
+            times,
             known: KnownKeys(cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect()),
             keep_extra: cfg.keep_extra_fields,
             batch_size: (cfg.page_size as usize).clamp(1024, 10_000),
@@ -222,13 +256,22 @@ impl PageDecoder {
                 scan.records
             ));
         }
-        let batches = self.attach_extra(batches, scan.extra)?;
-        Ok(Page {
-            batches,
+        let mut extra = scan.extra;
+        let mut page = Page {
             next_token,
             records: scan.records,
             extra_fields: scan.extra_fields,
-        })
+            ..Page::default()
+        };
+        let mut offset = 0;
+        let mut typed = Vec::with_capacity(batches.len());
+        for b in batches {
+            let n = b.num_rows();
+            typed.push(self.parse_times(b, offset, extra.as_mut(), &mut page)?);
+            offset += n;
+        }
+        page.batches = self.attach_extra(typed, extra)?;
+        Ok(page)
     }
 
     fn decode_array(&self, data: &[u8]) -> DecodeResult<Vec<RecordBatch>> {
@@ -255,6 +298,80 @@ impl PageDecoder {
             out.push(b);
         }
         Ok(out)
+    }
+
+    /// Parses the time columns of a decoded (all-text) batch. `offset` is the batch's
+    /// first record in the page, for messages and `_extra`.
+    fn parse_times(
+        &self,
+        batch: RecordBatch,
+        offset: usize,
+        mut extra: Option<&mut Vec<Option<String>>>,
+        page: &mut Page,
+    ) -> DecodeResult<RecordBatch> {
+        if self.times.is_empty() {
+            return Ok(batch);
+        }
+        let mut cols = batch.columns().to_vec();
+        for &i in &self.times {
+            let (Some(col), Some(field)) = (cols.get(i), self.columns.fields().get(i)) else {
+                continue;
+            };
+            let Some(text) = col.as_any().downcast_ref::<StringArray>() else {
+                continue;
+            };
+            let mut out =
+                arrow_array::builder::TimestampMillisecondBuilder::with_capacity(text.len())
+                    .with_timezone("UTC");
+            for row in 0..text.len() {
+                if text.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let v = text.value(row);
+                match parse_time(v) {
+                    Some(ms) => out.append_value(ms),
+                    None => {
+                        out.append_null();
+                        page.bad_values += 1;
+                        if page.first_bad_value.is_none() {
+                            page.first_bad_value = Some(format!(
+                                "record {}, `{}`: {} is not a time (RFC 3339); landed as null",
+                                offset + row + 1,
+                                field.name(),
+                                short(&json_string(v))
+                            ));
+                        }
+                        if let Some(slot) =
+                            extra.as_deref_mut().and_then(|e| e.get_mut(offset + row))
+                        {
+                            let entry = format!("{}:{}", json_string(field.name()), json_string(v));
+                            match slot {
+                                Some(obj) if obj.len() > 2 => {
+                                    obj.pop();
+                                    obj.push(',');
+                                    obj.push_str(&entry);
+                                    obj.push('}');
+                                }
+                                _ => *slot = Some(format!("{{{entry}}}")),
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(c) = cols.get_mut(i) {
+                *c = Arc::new(out.finish());
+            }
+        }
+        let fields: Vec<Field> = self
+            .output
+            .fields()
+            .iter()
+            .take(cols.len())
+            .map(|f| f.as_ref().clone())
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| format!("cannot assemble the batch: {e}"))
     }
 
     fn attach_extra(
@@ -378,12 +495,27 @@ impl PageDecoder {
                     }
                 }
             }
-            if self.keep_extra {
-                for e in extras.iter_mut().flatten() {
-                    e.push('}');
-                }
-                cols.push(Arc::new(StringArray::from(extras)));
+            for e in extras.iter_mut().flatten() {
+                e.push('}');
             }
+            let text = RecordBatch::try_new(self.columns.clone(), cols)
+                .map_err(|e| format!("cannot assemble the batch: {e}"))?;
+            let offset = page.records as usize;
+            let mut cols = {
+                let keep = self.keep_extra;
+                let mut ex = keep.then(|| {
+                    let mut v = vec![None; offset];
+                    v.append(&mut extras);
+                    v
+                });
+                let typed = self.parse_times(text, offset, ex.as_mut(), &mut page)?;
+                let mut cols = typed.columns().to_vec();
+                if let Some(mut v) = ex {
+                    cols.push(Arc::new(StringArray::from(v.split_off(offset))));
+                }
+                cols
+            };
+            cols.truncate(self.output.fields().len());
             page.records += rows as u64;
             page.batches.push(
                 RecordBatch::try_new(self.output.clone(), cols)
@@ -392,6 +524,15 @@ impl PageDecoder {
         }
         Ok(page)
     }
+}
+
+/// Parses a time: the SDK's fast path for `...Z`, else RFC 3339 with any offset.
+fn parse_time(v: &str) -> Option<i64> {
+    tributary_plugin_sdk::time::parse_utc_millis(v).or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(v.trim())
+            .ok()
+            .map(|d| d.timestamp_millis())
+    })
 }
 
 fn json_string(s: &str) -> String {
@@ -696,9 +837,59 @@ mod tests {
         assert_eq!(hold.value(0), 5);
         assert!(hold.is_null(1));
         assert_eq!(
-            b.column(3).as_string::<i32>().value(0),
-            "2023-01-01T00:00:01.000Z"
+            b.column(3)
+                .as_primitive::<arrow_array::types::TimestampMillisecondType>()
+                .value(0),
+            1_672_531_201_000
         );
+        assert_eq!(b.schema(), *all().schema());
+    }
+
+    /// Times land typed in JSON and CSV pages; one that does not parse lands null, is
+    /// counted, and is kept in `_extra` for `validate`; `columns_as_strings` keeps text.
+    #[test]
+    fn times_are_typed_and_bad_ones_kept_aside() {
+        use arrow_array::types::TimestampMillisecondType as Ts;
+        let d = PageDecoder::new(&cfg(&["id", "startTime", "endTime"], true));
+        let page = r#"{"data": [
+            {"id": "a", "startTime": "2023-01-01T00:00:01.000Z", "endTime": "2023-01-01T01:00:01+01:00"},
+            {"id": "b", "startTime": "yesterday", "endTime": null, "x": 1}
+        ]}"#;
+        let p = d.decode_json(page.as_bytes()).unwrap();
+        assert_eq!(p.bad_values, 1);
+        assert!(
+            p.first_bad_value
+                .as_deref()
+                .unwrap()
+                .contains("record 2, `startTime`")
+        );
+        let b = &p.batches[0];
+        let start = b.column(1).as_primitive::<Ts>();
+        assert_eq!(start.value(0), 1_672_531_201_000);
+        assert!(start.is_null(1));
+        assert_eq!(b.column(2).as_primitive::<Ts>().value(0), 1_672_531_201_000);
+        let extra = b.column(3).as_string::<i32>();
+        assert!(extra.is_null(0));
+        // The scanner keeps unknown fields as sent; the bad time is appended.
+        assert_eq!(extra.value(1), r#"{"x": 1,"startTime":"yesterday"}"#);
+        let csv = "id,startTime,other\na,2023-01-01T00:00:01Z,\nb,not a time,o\n";
+        let p = d.decode_csv(csv.as_bytes(), None).unwrap();
+        assert_eq!(p.bad_values, 1);
+        let b = &p.batches[0];
+        assert_eq!(b.schema(), *d.schema());
+        assert_eq!(b.column(1).as_primitive::<Ts>().value(0), 1_672_531_201_000);
+        assert_eq!(
+            b.column(3).as_string::<i32>().value(1),
+            r#"{"other":"o","startTime":"not a time"}"#
+        );
+        let mut c = cfg(&["id", "startTime"], false);
+        c.columns_as_strings = vec!["startTime".into()];
+        let p = PageDecoder::new(&c).decode_json(page.as_bytes()).unwrap();
+        assert_eq!(
+            p.batches[0].column(1).as_string::<i32>().value(1),
+            "yesterday"
+        );
+        assert_eq!(p.bad_values, 0);
     }
 
     /// Keys that look like the expected one but are not (a longer name, a prefix), and a

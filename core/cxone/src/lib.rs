@@ -19,8 +19,9 @@
 //!   create splits the window in two, recursively, down to one day.
 //! - **No per-record `serde_json::Value`**: `arrow_json`'s decoder reads the bytes of
 //!   the `data` array; a byte scanner counts (and optionally keeps) unknown fields.
-//! - Time columns stay Utf8 holding the server's ISO string (lossless; the validate
-//!   transform checks them downstream).
+//! - `startTime`/`endTime` are `Timestamp(ms, UTC)`, parsed once here; a value that does
+//!   not parse lands null, counted, and kept in `_extra` for `validate` to reject
+//!   (`columns_as_strings` keeps the server's text).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tributary_cxone::CxoneError> {

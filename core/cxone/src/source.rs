@@ -527,6 +527,13 @@ impl Inner {
                 SourceMetrics::add(&self.metrics.pages, 1);
                 SourceMetrics::add(&self.metrics.records, new_records);
                 SourceMetrics::add(&self.metrics.extra_fields, page.extra_fields);
+                SourceMetrics::add(&self.metrics.bad_values, page.bad_values);
+                if report.bad_values == 0
+                    && let Some(why) = &page.first_bad_value
+                {
+                    tracing::warn!(window = %part.window, export_id = %part.export_id, page = page_no, problem = %why, "a time value does not parse (counted in bad_values; the record is rejected by validate when keep_extra_fields keeps the value)");
+                }
+                report.bad_values += page.bad_values;
                 report.pages += 1;
                 report.records += new_records;
                 report.extra_fields += page.extra_fields;

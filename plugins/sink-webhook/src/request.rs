@@ -82,8 +82,11 @@ pub fn encode_body(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     out.extend_from_slice(b"{\"timestamp\":\"");
     out.extend_from_slice(ts.as_bytes());
     out.extend_from_slice(b"\",\"records\":");
+    // Times as ISO-8601 text, as the API sent them (every source timestamp is UTC).
     let mut w = arrow_json::WriterBuilder::new()
         .with_explicit_nulls(true)
+        .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_string())
+        .with_timestamp_format("%Y-%m-%dT%H:%M:%S%.3f".to_string())
         .build::<_, arrow_json::writer::JsonArray>(out);
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     w.write_batches(&refs)
@@ -428,6 +431,18 @@ fn seed(key: &str) -> u64 {
 mod tests {
     use super::*;
     use arrow_array::{ArrayRef, Int64Array, StringArray};
+
+    #[test]
+    fn timestamps_are_sent_as_iso_8601_text() {
+        let t = arrow_array::TimestampMillisecondArray::from(vec![Some(1_672_531_201_000), None])
+            .with_timezone("UTC");
+        let b = RecordBatch::try_from_iter([("startTime", Arc::new(t) as ArrayRef)]).unwrap();
+        let body = String::from_utf8(encode_body(&[b]).unwrap()).unwrap();
+        assert!(
+            body.contains(r#"[{"startTime":"2023-01-01T00:00:01.000Z"},{"startTime":null}]"#),
+            "{body}"
+        );
+    }
 
     #[test]
     fn keys_are_deterministic_and_distinct() {

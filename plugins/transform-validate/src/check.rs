@@ -368,6 +368,14 @@ impl SeenIds {
     }
 }
 
+/// True when the `_extra` JSON object of a row holds `key` (a value the source could not
+/// put in its typed column).
+fn kept_aside(extra: &str, key: &str) -> bool {
+    extra.contains(key)
+        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extra)
+            .is_ok_and(|m| m.contains_key(key))
+}
+
 /// Appends one defect to a row's reason.
 fn push(r: &mut String, s: std::fmt::Arguments<'_>) {
     if !r.is_empty() {
@@ -425,6 +433,8 @@ impl Checker {
         let (start_name, end_name) = (f.start.unwrap_or(""), f.end.unwrap_or(""));
         let start = ts_col(f.start);
         let end = ts_col(f.end);
+        // A time the source could not parse lands null, its text kept in `_extra`.
+        let extra = StrCol::get(batch, "_extra");
         let durations: Vec<(&str, IntCol)> = f
             .durations
             .iter()
@@ -482,6 +492,15 @@ impl Checker {
             }
             if let Some(Err(())) = e {
                 push(&mut reason, format_args!("bad_timestamp:{end_name}"));
+            }
+            for (name, value) in [(start_name, s), (end_name, e)] {
+                if value.is_none()
+                    && !name.is_empty()
+                    && let Some(Ok(x)) = extra.value(row)
+                    && kept_aside(x, name)
+                {
+                    push(&mut reason, format_args!("bad_timestamp:{name}"));
+                }
             }
             if let (Some(Ok(s)), Some(Ok(e))) = (s, e) {
                 if e < s {

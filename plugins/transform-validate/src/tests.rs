@@ -564,3 +564,32 @@ fn completed_contacts_are_checked_by_their_own_schema() {
         ]
     );
 }
+
+/// A time the source could not parse arrives null with its text in `_extra`: the record
+/// is rejected as a bad timestamp, not only as missing.
+#[test]
+fn a_time_kept_aside_by_the_source_is_a_bad_timestamp() {
+    let ids = Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef;
+    let start =
+        Arc::new(TimestampMillisecondArray::from(vec![Some(1_000), None]).with_timezone("UTC"))
+            as ArrayRef;
+    let extra = Arc::new(StringArray::from(vec![
+        None,
+        Some(r#"{"startTime":"yesterday"}"#),
+    ])) as ArrayRef;
+    let b =
+        RecordBatch::try_from_iter([("id", ids), ("startTime", start), ("_extra", extra)]).unwrap();
+    let cfg = ValidateConfig {
+        required: Some(vec!["id".into(), "startTime".into()]),
+        ..ValidateConfig::default()
+    };
+    let (main, invalid) = run(&mut validate(cfg), &b);
+    assert_eq!(main, ["a"]);
+    assert_eq!(
+        invalid,
+        [(
+            Some("b".to_string()),
+            "missing:startTime; bad_timestamp:startTime".to_string()
+        )]
+    );
+}
