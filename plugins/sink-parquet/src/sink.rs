@@ -15,12 +15,16 @@ use crate::error::{Error, Result};
 use crate::partition::{row_paths, sanitize};
 use crate::writer::{Finished, PartFile, Store};
 
-/// One file in the run manifest (`{prefix}/_manifests/{run_id}.json`).
+/// One file in the run manifest (`{prefix}/_manifests/{run_id}.json`). The manifest holds
+/// keys relative to the sink's URL (its `url` field), never a machine's absolute path, so
+/// it stays true when the lake is copied or read from another host.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestFile {
-    /// Where the file is (`s3://bucket/key` or a local path).
+    /// Where the file is on this machine (`s3://bucket/key` or a local path); not written
+    /// to the manifest.
+    #[serde(skip)]
     pub path: String,
-    /// The key relative to the sink's prefix.
+    /// The key relative to the sink's URL.
     pub key: String,
     /// The window it belongs to.
     pub window_id: String,

@@ -95,6 +95,10 @@ fn local_partitioned_roundtrip_with_manifest() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("_manifests/run1.json")).unwrap()).unwrap();
     let mfiles = manifest["files"].as_array().unwrap();
+    // Keys relative to the sink's URL only: no absolute path of this machine.
+    let text = serde_json::to_string(&manifest["files"]).unwrap();
+    assert!(!text.contains(&out.display().to_string()), "{text}");
+    assert!(mfiles.iter().all(|f| f.get("path").is_none()));
     assert_eq!(mfiles.len(), files.len());
     assert_eq!(manifest["rows"], 5000);
     for f in mfiles.iter().chain([]) {
