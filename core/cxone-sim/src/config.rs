@@ -527,41 +527,9 @@ impl fmt::Display for FaultEndpoint {
     }
 }
 
-/// A secret whose `Debug` and `Display` print `**REDACTED**`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct SimSecret(String);
-
-impl SimSecret {
-    /// The secret itself; call only where it is compared or sent.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for SimSecret {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl From<&str> for SimSecret {
-    fn from(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
-
-impl fmt::Debug for SimSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Display for SimSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
+/// The simulator's credentials use the one secret type of every crate (the SDK's):
+/// `Debug`, `Display` and `Serialize` print `**REDACTED**`.
+pub use tributary_plugin_sdk::Secret as SimSecret;
 
 #[cfg(test)]
 mod tests {
