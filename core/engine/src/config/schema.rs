@@ -296,9 +296,17 @@ fn describe_object(
             .and_then(|d| d.as_str())
             .unwrap_or("")
             .replace('\n', " ");
+        // A sensitive key's default is serialised as `**REDACTED**`: say what it is instead.
+        let sensitive = super::sensitive::is_sensitive(prop, root);
         let default = prop
             .get("default")
-            .map(|d| format!("`{d}`"))
+            .map(|d| {
+                if sensitive && !d.is_null() {
+                    "(sensitive, not shown)".to_string()
+                } else {
+                    format!("`{d}`")
+                }
+            })
             .unwrap_or_else(|| {
                 if required.contains(&key.as_str()) {
                     "required".into()
