@@ -49,6 +49,17 @@ fn config(base: &str) -> CxoneConfig {
     c
 }
 
+/// The Reporting API with access-key auth, discovery at `base`.
+fn access_key_config(base: &str) -> CxoneConfig {
+    let mut cfg = config(base);
+    cfg.api = ApiDialect::Reporting;
+    cfg.auth = AuthMode::AccessKey;
+    cfg.access_key.discovery_url = Some(base.to_string());
+    cfg.access_key.access_key_id = Some(Secret::new("KEY-ID"));
+    cfg.access_key.access_key_secret = Some(Secret::new("KEY-SECRET-VALUE"));
+    cfg
+}
+
 async fn run(cfg: CxoneConfig) -> Result<(), CxoneError> {
     let windows = plan(&cfg, NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), None).unwrap();
     let source = CxoneSource::new(cfg, None).unwrap();
@@ -99,13 +110,7 @@ async fn a_redirecting_token_endpoint_steers_no_credential_elsewhere() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = app.with_state(Arc::new(base.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut cfg = config(&base);
-    cfg.api = ApiDialect::Reporting;
-    cfg.auth = AuthMode::AccessKey;
-    cfg.access_key.discovery_url = Some(base.clone());
-    cfg.access_key.access_key_id = Some(Secret::new("KEY-ID"));
-    cfg.access_key.access_key_secret = Some(Secret::new("KEY-SECRET-VALUE"));
-    let e = run(cfg).await.unwrap_err().to_string();
+    let e = run(access_key_config(&base)).await.unwrap_err().to_string();
     assert!(e.contains("307"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the other host was reached");
 }
@@ -273,13 +278,7 @@ async fn credentials_go_over_https_only() {
             }),
         );
     let base = serve(app).await;
-    let mut cfg = config(&base);
-    cfg.api = ApiDialect::Reporting;
-    cfg.auth = AuthMode::AccessKey;
-    cfg.access_key.discovery_url = Some(base.clone());
-    cfg.access_key.access_key_id = Some(Secret::new("KEY-ID"));
-    cfg.access_key.access_key_secret = Some(Secret::new("KEY-SECRET-VALUE"));
-    let e = run(cfg).await.unwrap_err().to_string();
+    let e = run(access_key_config(&base)).await.unwrap_err().to_string();
     assert!(e.contains("token_endpoint") && e.contains("https"), "{e}");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
