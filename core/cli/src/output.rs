@@ -184,11 +184,25 @@ pub fn summary_table(s: &RunSummary) -> String {
     }
     let m = &s.source_metrics;
     let retries = m.get("retries").and_then(|v| v.as_u64()).unwrap_or(0);
-    let throttled = m.get("throttled").and_then(|v| v.as_u64()).unwrap_or(0);
-    out.push_str(&format!(
-        "\n  source: {} retries, {} throttled (429)\n",
-        retries, throttled
-    ));
+    let n = |k: &str| m.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    let mut line = format!(
+        "\n  source: {retries} retries, {} throttled (429)",
+        n("throttled")
+    );
+    if n("spacing_refusals") > 0 {
+        line.push_str(&format!(
+            ", {} calls refused as too frequent (403, the Data Extraction API's one call per interval)",
+            n("spacing_refusals")
+        ));
+    }
+    if n("bad_values") > 0 {
+        line.push_str(&format!(
+            ", {} values that do not fit their column (landed as null; see the log)",
+            n("bad_values")
+        ));
+    }
+    line.push('\n');
+    out.push_str(&line);
     for (sink, url) in &s.outputs {
         let files = s.files.get(sink).map(|f| f.len()).unwrap_or(0);
         out.push_str(&format!("  sinks.{sink} → {url} ({files} files)\n"));

@@ -645,7 +645,7 @@ impl Client {
                         200..=299 => return Ok(reply),
                         403 | 404 | 410 if opts.pass_denied => return Ok(reply),
                         403 if opts.forbidden_is_throttle => {
-                            SourceMetrics::add(&self.metrics.throttled, 1);
+                            SourceMetrics::add(&self.metrics.spacing_refusals, 1);
                             let wait = self.spacing.interval.max(self.policy.backoff(retries));
                             self.limiter.hold_until(later(wait));
                             tracing::info!(

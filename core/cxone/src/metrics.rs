@@ -167,6 +167,8 @@ pub struct SourceMetrics {
     pub retries: AtomicU64,
     /// 429 answers.
     pub throttled: AtomicU64,
+    /// Data Extraction `403` answers: calls closer than the tenant's spacing (retried).
+    pub spacing_refusals: AtomicU64,
     /// 5xx answers.
     pub server_errors: AtomicU64,
     /// Requests that timed out or failed in transport.
@@ -242,6 +244,7 @@ impl SourceMetrics {
             requests,
             retries: self.retries.load(Relaxed),
             throttled: self.throttled.load(Relaxed),
+            spacing_refusals: self.spacing_refusals.load(Relaxed),
             server_errors: self.server_errors.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
             token_refreshes: self.token_refreshes.load(Relaxed),
@@ -250,6 +253,8 @@ impl SourceMetrics {
             pages: self.pages.load(Relaxed),
             records: self.records.load(Relaxed),
             extra_fields: self.extra_fields.load(Relaxed),
+            bad_values: self.bad_values.load(Relaxed),
+            future_bookmarks: self.future_bookmarks.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             windows: self.windows.load(Relaxed),
             latency_ms,
@@ -267,6 +272,8 @@ pub struct MetricsSnapshot {
     pub retries: u64,
     /// 429 answers.
     pub throttled: u64,
+    /// Data Extraction `403` answers: calls closer than the tenant's spacing.
+    pub spacing_refusals: u64,
     /// 5xx answers.
     pub server_errors: u64,
     /// Timeouts and transport errors.
@@ -283,6 +290,10 @@ pub struct MetricsSnapshot {
     pub records: u64,
     /// Extra (unknown) fields seen.
     pub extra_fields: u64,
+    /// Values their column's type cannot hold (landed as null).
+    pub bad_values: u64,
+    /// Reporting bookmarks in the future, clamped to now.
+    pub future_bookmarks: u64,
     /// Response bytes.
     pub bytes: u64,
     /// Windows finished.

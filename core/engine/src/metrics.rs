@@ -129,6 +129,16 @@ impl LiveMetrics {
             for (metric, help, v) in [
                 ("retries", "Requests retried.", s.retries),
                 ("throttled", "429 answers.", s.throttled),
+                (
+                    "spacing_refusals",
+                    "Data Extraction 403 answers: calls closer than the tenant's spacing.",
+                    s.spacing_refusals,
+                ),
+                (
+                    "bad_values",
+                    "Values their column's type cannot hold (landed as null).",
+                    s.bad_values,
+                ),
                 ("server_errors", "5xx answers.", s.server_errors),
                 ("timeouts", "Timeouts and transport errors.", s.timeouts),
                 ("token_refreshes", "Tokens fetched.", s.token_refreshes),
