@@ -129,9 +129,11 @@ impl Lease {
             match loc.store.put_opts(&path, payload(&mine), opts).await {
                 Ok(_) => return Ok(Self::held(loc, path, run_id, ttl)),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
-                Err(object_store::Error::NotImplemented { .. }) => {
-                    // A store without conditional writes: best effort, said so.
-                    tracing::warn!(url = %loc.url, "the state store cannot create objects conditionally; the lease is best-effort");
+                Err(e) => {
+                    // A store that refuses conditional writes (not implemented, or an
+                    // S3-compatible server without If-None-Match): best effort, said so. A
+                    // store that is down fails the read or the write below, with its error.
+                    tracing::warn!(url = %loc.url, error = %e, "the state store did not take a conditional create; the lease is best-effort (read, then write)");
                     if let Some(h) = read(loc, &path).await.map_err(store_err)?
                         && !(force || h.expired(Utc::now()) || h.holder_gone())
                     {
@@ -143,7 +145,6 @@ impl Lease {
                         .map_err(|e| store_err(e.to_string()))?;
                     return Ok(Self::held(loc, path, run_id, ttl));
                 }
-                Err(e) => return Err(store_err(e.to_string())),
             }
             let holder = read(loc, &path).await.map_err(store_err)?;
             let stale = match &holder {
