@@ -12,9 +12,7 @@ use tokio::time::Instant;
 
 use crate::auth::{TokenCache, TokenResponse};
 use crate::config::CxoneConfig;
-use crate::config::{
-    AuthMode, ClientAuth, DEFAULT_SCOPE, ENV_API_KEY, ENV_API_SECRET, resolve_secret,
-};
+use crate::config::{ClientAuth, DEFAULT_SCOPE, resolve_secret};
 use crate::error::CxoneError;
 use crate::metrics::{Endpoint, SourceMetrics};
 use crate::payload::ExportPayload;
@@ -170,17 +168,7 @@ impl Client {
             .unwrap_or_else(|| format!("{base}/oauth/token"));
         let (def_id, def_secret) = default_credentials.unzip();
         let (id, secret) = cfg.client_credentials();
-        let (id_key, secret_key, id_env, secret_env) = match cfg.auth {
-            AuthMode::AccessKey => (
-                "access_key.client_id",
-                "access_key.client_secret",
-                crate::config::ENV_CLIENT_ID,
-                crate::config::ENV_CLIENT_SECRET,
-            ),
-            AuthMode::ClientCredentials => {
-                ("client_id", "client_secret", ENV_API_KEY, ENV_API_SECRET)
-            }
-        };
+        let [(id_key, id_env), (secret_key, secret_env)] = cfg.client_credential_sources();
         let client_id = id.or(def_id).ok_or_else(|| missing(id_key, id_env))?;
         let client_secret = secret
             .or(def_secret)
@@ -437,6 +425,24 @@ impl Client {
         }
     }
 
+    /// Reads an answer: a successful body whole up to `max_response_bytes` (more fails),
+    /// an error body's first 64 KiB.
+    async fn read_reply(&self, resp: reqwest::Response) -> Result<Reply, BodyError> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let (limit, at_limit) = if (200..300).contains(&status) {
+            (self.max_response_bytes, BodyLimit::Fail)
+        } else {
+            (ERROR_BODY_LIMIT, BodyLimit::Truncate)
+        };
+        let body = read_body(resp, limit, at_limit).await?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// Adds the client's Basic credentials when that is the method (marked sensitive).
     fn client_authenticated(&self, r: RequestBuilder, method: ClientAuth) -> RequestBuilder {
         if method != ClientAuth::ClientSecretBasic {
@@ -599,29 +605,16 @@ impl Client {
             }
             let started = Instant::now();
             let outcome = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let (limit, at_limit) = if (200..300).contains(&status) {
-                        (self.max_response_bytes, BodyLimit::Fail)
-                    } else {
-                        (ERROR_BODY_LIMIT, BodyLimit::Truncate)
-                    };
-                    match read_body(resp, limit, at_limit).await {
-                        Ok(body) => Ok(Reply {
-                            status,
-                            headers,
-                            body,
-                        }),
-                        Err(BodyError::TooLarge { limit }) => {
-                            return Err(CxoneError::ResponseTooLarge {
-                                url: url.to_string(),
-                                limit,
-                            });
-                        }
-                        Err(BodyError::Transport(e)) => Err(e),
+                Ok(resp) => match self.read_reply(resp).await {
+                    Err(BodyError::TooLarge { limit }) => {
+                        return Err(CxoneError::ResponseTooLarge {
+                            url: url.to_string(),
+                            limit,
+                        });
                     }
-                }
+                    Err(BodyError::Transport(e)) => Err(e),
+                    Ok(reply) => Ok(reply),
+                },
                 Err(e) => Err(e.without_url()),
             };
             let elapsed = started.elapsed();

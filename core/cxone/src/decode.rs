@@ -329,7 +329,7 @@ impl PageDecoder {
                     continue;
                 }
                 let v = text.value(row);
-                match parse_time(v) {
+                match crate::mapping::rfc3339_ms(v) {
                     Some(ms) => out.append_value(ms),
                     None => {
                         out.append_null();
@@ -524,15 +524,6 @@ impl PageDecoder {
         }
         Ok(page)
     }
-}
-
-/// Parses a time: the SDK's fast path for `...Z`, else RFC 3339 with any offset.
-fn parse_time(v: &str) -> Option<i64> {
-    tributary_plugin_sdk::time::parse_utc_millis(v).or_else(|| {
-        chrono::DateTime::parse_from_rfc3339(v.trim())
-            .ok()
-            .map(|d| d.timestamp_millis())
-    })
 }
 
 fn json_string(s: &str) -> String {

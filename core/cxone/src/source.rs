@@ -243,15 +243,30 @@ impl Inner {
         report: &mut WindowReport,
         w: &Window,
     ) {
-        SourceMetrics::add(&self.metrics.extra_fields, page.extra_fields);
-        SourceMetrics::add(&self.metrics.bad_values, page.bad_values);
-        report.extra_fields += page.extra_fields;
+        let first = page.first_bad_value.as_deref();
+        self.count_defects(page.extra_fields, page.bad_values, first, report, w);
+    }
+
+    /// Counts a page's unknown fields and the values that do not fit their column
+    /// (landed as null), in the metrics and the window's report; the first of a window
+    /// is logged.
+    fn count_defects(
+        &self,
+        extra_fields: u64,
+        bad_values: u64,
+        first_bad_value: Option<&str>,
+        report: &mut WindowReport,
+        w: &Window,
+    ) {
+        SourceMetrics::add(&self.metrics.extra_fields, extra_fields);
+        SourceMetrics::add(&self.metrics.bad_values, bad_values);
+        report.extra_fields += extra_fields;
         if report.bad_values == 0
-            && let Some(why) = &page.first_bad_value
+            && let Some(why) = first_bad_value
         {
             tracing::warn!(window = %w, problem = %why, "a value does not fit its column's type (counted in bad_values; set keep_extra_fields to keep it in _extra)");
         }
-        report.bad_values += page.bad_values;
+        report.bad_values += bad_values;
     }
 
     /// Creates (splitting on 504) and polls the export jobs of a window.
@@ -526,17 +541,16 @@ impl Inner {
                 }
                 SourceMetrics::add(&self.metrics.pages, 1);
                 SourceMetrics::add(&self.metrics.records, new_records);
-                SourceMetrics::add(&self.metrics.extra_fields, page.extra_fields);
-                SourceMetrics::add(&self.metrics.bad_values, page.bad_values);
-                if report.bad_values == 0
-                    && let Some(why) = &page.first_bad_value
-                {
-                    tracing::warn!(window = %part.window, export_id = %part.export_id, page = page_no, problem = %why, "a time value does not parse (counted in bad_values; the record is rejected by validate when keep_extra_fields keeps the value)");
-                }
-                report.bad_values += page.bad_values;
+                let first = page.first_bad_value.as_deref();
+                self.count_defects(
+                    page.extra_fields,
+                    page.bad_values,
+                    first,
+                    &mut report,
+                    &part.window,
+                );
                 report.pages += 1;
                 report.records += new_records;
-                report.extra_fields += page.extra_fields;
                 part_records += new_records;
                 empty_in_a_row = if page.records == 0 {
                     empty_in_a_row + 1

@@ -291,28 +291,17 @@ impl CxoneConfig {
             }
         }
         let (id, secret) = self.client_credentials();
-        let (id_key, secret_key, id_env, secret_env) = match self.auth {
-            AuthMode::AccessKey => (
-                "access_key.client_id",
-                "access_key.client_secret",
-                ENV_CLIENT_ID,
-                ENV_CLIENT_SECRET,
-            ),
-            AuthMode::ClientCredentials => {
-                ("client_id", "client_secret", ENV_API_KEY, ENV_API_SECRET)
+        for ((key, env), present) in self
+            .client_credential_sources()
+            .into_iter()
+            .zip([id.is_some(), secret.is_some()])
+        {
+            if !present {
+                p.push(ConfigProblem::new(
+                    key,
+                    format!("missing: set it or the {env} environment variable"),
+                ));
             }
-        };
-        if id.is_none() {
-            p.push(ConfigProblem::new(
-                id_key,
-                format!("missing: set it or the {id_env} environment variable"),
-            ));
-        }
-        if secret.is_none() {
-            p.push(ConfigProblem::new(
-                secret_key,
-                format!("missing: set it or the {secret_env} environment variable"),
-            ));
         }
     }
 

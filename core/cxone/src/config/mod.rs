@@ -349,6 +349,22 @@ impl CxoneConfig {
         }
     }
 
+    /// Where the OAuth client's id and secret are set, for messages: `[(key, environment
+    /// variable)]` of the id, then of the secret, as [`CxoneConfig::client_credentials`]
+    /// reads them.
+    pub(crate) fn client_credential_sources(&self) -> [(&'static str, &'static str); 2] {
+        match self.auth {
+            AuthMode::AccessKey => [
+                ("access_key.client_id", ENV_CLIENT_ID),
+                ("access_key.client_secret", ENV_CLIENT_SECRET),
+            ],
+            AuthMode::ClientCredentials => [
+                ("client_id", ENV_API_KEY),
+                ("client_secret", ENV_API_SECRET),
+            ],
+        }
+    }
+
     /// The OAuth client's id and secret, as the auth mode resolves them: for
     /// `client-credentials` `client_id`/`client_secret` (or `CXONE_API_KEY`/
     /// `CXONE_API_SECRET`); for `access-key` the application's `access_key.client_id`/

@@ -244,16 +244,22 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// RFC 3339 text (`Z` through the SDK's fast path, any offset through chrono) as epoch ms.
+pub(crate) fn rfc3339_ms(s: &str) -> Option<i64> {
+    tributary_plugin_sdk::time::parse_utc_millis(s).or_else(|| {
+        DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .map(|d| d.timestamp_millis())
+    })
+}
+
 /// Parses a CXone time into epoch ms. Accepted: RFC 3339 (`Z` or an offset), and without
 /// an offset (taken as UTC, which is what the APIs document): `YYYY-MM-DDTHH:MM:SS[.f]`,
 /// `YYYY-MM-DD HH:MM:SS[.f]`, `MM/DD/YYYY HH:MM:SS[ AM|PM]`, and a bare `YYYY-MM-DD`.
 pub fn parse_time_ms(s: &str) -> Option<i64> {
     let t = s.trim();
-    if let Some(ms) = tributary_plugin_sdk::time::parse_utc_millis(t) {
+    if let Some(ms) = rfc3339_ms(t) {
         return Some(ms);
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Some(d.timestamp_millis());
     }
     let naive = [
         "%Y-%m-%dT%H:%M:%S%.f",
