@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod delta;
 mod faults;
 mod overlap;
 mod real_tenant;
@@ -243,6 +244,32 @@ print(s.field('startTime').type, s.field('endTime').type)
         &[tmp.path().join("out/quickstart/lake").to_str().unwrap()],
     );
     assert_eq!(types.trim(), "timestamp[ms, tz=UTC] timestamp[ms, tz=UTC]");
+    // DuckDB reading the lake as its users do (hive partitions): typed times, a DATE `date`,
+    // and a time filter that needs no cast.
+    let duck = util::py(
+        r#"
+import sys, duckdb
+lake = sys.argv[1] + '/**/*.parquet'
+con = duckdb.connect()
+rows = con.execute(f"describe select * from read_parquet('{lake}', hive_partitioning=true)").fetchall()
+types = {r[0]: r[1] for r in rows}
+n = con.execute(f"select count(*) from read_parquet('{lake}', hive_partitioning=true) where startTime >= TIMESTAMPTZ '2023-02-01 00:00:00+00'").fetchone()[0]
+print(types['startTime'], '|', types['endTime'], '|', types['date'], '|', n)
+"#,
+        &[tmp.path().join("out/quickstart/lake").to_str().unwrap()],
+    );
+    let parts: Vec<&str> = duck.trim().split(" | ").collect();
+    assert_eq!(
+        &parts[..3],
+        &[
+            "TIMESTAMP WITH TIME ZONE",
+            "TIMESTAMP WITH TIME ZONE",
+            "DATE"
+        ],
+        "{duck}"
+    );
+    let february: u64 = parts[3].parse().unwrap();
+    assert!(february > 0 && february < lake_rows, "{duck}");
     assert!(
         rejects > 0,
         "the simulator injects missing fields; some rows must be rejected"

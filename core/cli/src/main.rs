@@ -108,6 +108,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Maintain the Delta table of a pipeline's `delta` sink.
+    Delta {
+        #[command(subcommand)]
+        command: DeltaCommand,
+    },
     /// Serve the CXone simulator (the analytics export API, deterministic, with fault knobs).
     Sim {
         /// Address to listen on.
@@ -131,6 +136,33 @@ pub enum Command {
         /// Print the configuration reference (docs/configuration.md) instead.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeltaCommand {
+    /// Compact the table's small files (below the sink's `optimize.target_file_bytes`) into
+    /// files of about that size, in one OPTIMIZE commit; readers see the same rows.
+    Optimize {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// The name of the `delta` sink (`sinks.<name>`).
+        sink: String,
+    },
+    /// Delete files the table no longer references (compacted away, or written by a window
+    /// that never committed) once older than the retention.
+    Vacuum {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// The name of the `delta` sink (`sinks.<name>`).
+        sink: String,
+        /// Keep unreferenced files younger than this many hours (default: the sink's
+        /// `vacuum.retention_hours`, else the table's retention, 7 days).
+        #[arg(long)]
+        retention_hours: Option<u64>,
+        /// List what would be deleted without deleting it.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

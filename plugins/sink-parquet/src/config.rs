@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use tributary_lake::{Granularity, PartitionSpec, S3Config};
 pub use tributary_plugin_sdk::secret::Secret;
 
 /// The `parquet` sink's configuration.
@@ -66,34 +67,6 @@ pub struct ParquetConfig {
     pub s3: S3Config,
 }
 
-/// S3 (and S3-compatible store) settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct S3Config {
-    /// Endpoint of an S3-compatible store. Example: `http://127.0.0.1:9000`.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Region. Example: `eu-west-1`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Access key id. Example: `${AWS_ACCESS_KEY_ID}`.
-    #[serde(default)]
-    pub access_key_id: Option<Secret>,
-    /// Secret access key. Example: `${AWS_SECRET_ACCESS_KEY}`.
-    #[serde(default)]
-    pub secret_access_key: Option<Secret>,
-    /// Session token of temporary credentials. Example: `${AWS_SESSION_TOKEN}`.
-    #[serde(default)]
-    pub session_token: Option<Secret>,
-    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted style
-    /// (`bucket.endpoint/key`); most S3-compatible stores need `true`. Example: `true`.
-    #[serde(default)]
-    pub force_path_style: Option<bool>,
-    /// Allow plain `http://` endpoints (S3-compatible stores on a private network). Example: `true`.
-    #[serde(default)]
-    pub allow_http: Option<bool>,
-}
-
 fn default_row_group_rows() -> usize {
     122_880
 }
@@ -116,7 +89,7 @@ fn default_max_buffered_bytes() -> u64 {
 /// S3's smallest allowed multipart part (except the last).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
-/// Where the files go.
+/// Where the files go: a local directory, or an S3 bucket and key prefix.
 #[derive(Debug, Clone)]
 pub enum Location {
     /// A local directory.
@@ -131,50 +104,6 @@ pub enum Location {
         /// Key prefix inside the bucket.
         prefix: ObjectPath,
     },
-}
-
-/// Time granularity of a derived partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    /// `year=2023`
-    Year,
-    /// `month=2023-01`
-    Month,
-    /// `date=2023-01-15`
-    Day,
-    /// `hour=2023-01-15T10`
-    Hour,
-}
-
-impl Granularity {
-    /// The Hive key this granularity writes.
-    pub fn key(self) -> &'static str {
-        match self {
-            Granularity::Year => "year",
-            Granularity::Month => "month",
-            Granularity::Day => "date",
-            Granularity::Hour => "hour",
-        }
-    }
-}
-
-/// One `partition_by` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionSpec {
-    /// The source column.
-    pub column: String,
-    /// `Some` for a time-derived partition, `None` for the column's own value.
-    pub granularity: Option<Granularity>,
-}
-
-impl PartitionSpec {
-    /// The Hive key (`date`, `direction`).
-    pub fn key(&self) -> &str {
-        match self.granularity {
-            Some(g) => g.key(),
-            None => &self.column,
-        }
-    }
 }
 
 /// A checked configuration.
@@ -202,89 +131,15 @@ pub struct Validated {
     pub s3: S3Config,
 }
 
-fn parse_partition(i: usize, spec: &str) -> Result<PartitionSpec> {
-    let key = format!("partition_by[{i}]");
-    let (column, granularity) = match spec.rsplit_once(':') {
-        Some((col, g)) => {
-            let g = match g {
-                "year" => Granularity::Year,
-                "month" => Granularity::Month,
-                "day" => Granularity::Day,
-                "hour" => Granularity::Hour,
-                other => {
-                    return Err(Error::config(
-                        key,
-                        format!(
-                            "granularity {other:?} in {spec:?} is not one of year, month, day, hour"
-                        ),
-                    ));
-                }
-            };
-            (col, Some(g))
-        }
-        None => (spec, None),
-    };
-    let ok = !column.is_empty()
-        && column
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !ok {
-        return Err(Error::config(
-            key,
-            format!(
-                "column {column:?} must be a non-empty name of letters, digits, `_` or `-` (it becomes a directory name)"
-            ),
-        ));
-    }
-    Ok(PartitionSpec {
-        column: column.to_string(),
-        granularity,
-    })
-}
-
 fn parse_location(url: &str) -> Result<Location> {
-    if url.trim().is_empty() {
-        return Err(Error::config(
-            "url",
-            "is empty; give s3://bucket/prefix, file:///dir or a local path",
-        ));
-    }
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(Error::config(
-                "url",
-                format!("{url:?} has no bucket; write s3://bucket/prefix"),
-            ));
-        }
-        let prefix = ObjectPath::parse(prefix)
-            .map_err(|e| Error::config("url", format!("{url:?} has an invalid key prefix: {e}")))?;
-        return Ok(Location::S3 {
-            bucket: bucket.to_string(),
-            prefix,
-        });
-    }
-    if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return Err(Error::config(
-                "url",
-                format!("{url:?}: a file URL needs an absolute path (file:///dir)"),
-            ));
-        }
-        return Ok(Location::Local {
-            dir: PathBuf::from(rest),
-        });
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        return Err(Error::config(
-            "url",
-            format!(
-                "scheme {scheme:?} in {url:?} is not supported; use s3://, file:// or a local path"
-            ),
-        ));
-    }
-    Ok(Location::Local {
-        dir: PathBuf::from(url),
+    Ok(match tributary_lake::parse_location(url)? {
+        tributary_lake::Location::Local { dir } => Location::Local { dir },
+        tributary_lake::Location::S3 { bucket, prefix } => Location::S3 {
+            bucket,
+            prefix: ObjectPath::parse(&prefix).map_err(|e| {
+                Error::config("url", format!("{url:?} has an invalid key prefix: {e}"))
+            })?,
+        },
     })
 }
 
@@ -295,20 +150,7 @@ impl ParquetConfig {
     /// [`Error::Config`] naming the key and what to write instead.
     pub fn validate(self) -> Result<Validated> {
         let location = parse_location(&self.url)?;
-        let partition_by = self
-            .partition_by
-            .iter()
-            .enumerate()
-            .map(|(i, s)| parse_partition(i, s))
-            .collect::<Result<Vec<_>>>()?;
-        for (i, p) in partition_by.iter().enumerate() {
-            if partition_by.iter().take(i).any(|q| q.key() == p.key()) {
-                return Err(Error::config(
-                    format!("partition_by[{i}]"),
-                    format!("{:?} repeats the partition key `{}`", p.column, p.key()),
-                ));
-            }
-        }
+        let partition_by = tributary_lake::parse_partitions(&self.partition_by)?;
         if self.row_group_rows == 0 {
             return Err(Error::config(
                 "row_group_rows",
@@ -353,43 +195,11 @@ impl ParquetConfig {
                 ));
             }
         };
-        let is_s3 = matches!(location, Location::S3 { .. });
-        if !is_s3 {
-            let s = &self.s3;
-            let set = s.endpoint.is_some()
-                || s.region.is_some()
-                || s.access_key_id.is_some()
-                || s.secret_access_key.is_some()
-                || s.session_token.is_some()
-                || s.force_path_style.is_some()
-                || s.allow_http.is_some();
-            if set {
-                return Err(Error::config(
-                    "s3",
-                    format!("is set but `url` {:?} is not an s3:// URL", self.url),
-                ));
-            }
-        }
-        if let Some(ep) = &self.s3.endpoint {
-            if ep.starts_with("http://") && self.s3.allow_http != Some(true) {
-                return Err(Error::config(
-                    "s3.endpoint",
-                    format!("{ep:?} is plain http; set `s3.allow_http: true` to allow it"),
-                ));
-            }
-            if !ep.starts_with("http://") && !ep.starts_with("https://") {
-                return Err(Error::config(
-                    "s3.endpoint",
-                    format!("{ep:?} must start with https:// or http://"),
-                ));
-            }
-        }
-        if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
-            return Err(Error::config(
-                "s3.access_key_id",
-                "access_key_id and secret_access_key must be given together",
-            ));
-        }
+        tributary_lake::check_s3(
+            &self.url,
+            &tributary_lake::parse_location(&self.url)?,
+            &self.s3,
+        )?;
         Ok(Validated {
             url: self.url,
             location,

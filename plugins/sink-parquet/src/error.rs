@@ -79,6 +79,15 @@ impl Error {
     }
 }
 
+impl From<tributary_lake::ConfigError> for Error {
+    fn from(e: tributary_lake::ConfigError) -> Self {
+        Error::Config {
+            key: e.key,
+            message: e.message,
+        }
+    }
+}
+
 impl From<Error> for PluginError {
     fn from(e: Error) -> Self {
         let kind = match &e {

@@ -2,14 +2,12 @@
 //! leave the sink's prefix.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_schema::{DataType, TimeUnit};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use arrow_schema::DataType;
+use chrono::{DateTime, Utc};
+pub use tributary_lake::time::parse_timestamp;
+use tributary_lake::time::times;
 
 use crate::config::{Granularity, PartitionSpec};
 use crate::error::{Error, Result};
@@ -55,33 +53,6 @@ pub fn sanitize(value: &str) -> String {
     out
 }
 
-/// Parses the timestamp forms CXone and ISO-8601 use; `None` when it is none of them.
-pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
-        if let Ok(d) = DateTime::parse_from_str(s, fmt) {
-            return Some(d.with_timezone(&Utc));
-        }
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(d.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-}
-
 fn format_time(t: Option<DateTime<Utc>>, g: Granularity) -> String {
     match t {
         None => DEFAULT_PARTITION.to_string(),
@@ -92,83 +63,6 @@ fn format_time(t: Option<DateTime<Utc>>, g: Granularity) -> String {
             Granularity::Hour => t.format("%Y-%m-%dT%H").to_string(),
         },
     }
-}
-
-fn from_units(v: i64, unit: TimeUnit) -> Option<DateTime<Utc>> {
-    let (secs, nanos) = match unit {
-        TimeUnit::Second => (v, 0),
-        TimeUnit::Millisecond => (v.div_euclid(1_000), v.rem_euclid(1_000) * 1_000_000),
-        TimeUnit::Microsecond => (v.div_euclid(1_000_000), v.rem_euclid(1_000_000) * 1_000),
-        TimeUnit::Nanosecond => (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000)),
-    };
-    DateTime::from_timestamp(secs, u32::try_from(nanos).ok()?)
-}
-
-/// The time of each row of a column, `None` for nulls and values that do not parse.
-fn times(array: &dyn Array, column: &str) -> Result<Vec<Option<DateTime<Utc>>>> {
-    let n = array.len();
-    let mut out = Vec::with_capacity(n);
-    match array.data_type() {
-        DataType::Utf8 => out.extend(
-            array
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.and_then(parse_timestamp)),
-        ),
-        DataType::LargeUtf8 => out.extend(
-            array
-                .as_string::<i64>()
-                .iter()
-                .map(|v| v.and_then(parse_timestamp)),
-        ),
-        DataType::Utf8View => out.extend(
-            array
-                .as_string_view()
-                .iter()
-                .map(|v| v.and_then(parse_timestamp)),
-        ),
-        DataType::Timestamp(unit, _) => {
-            let unit = *unit;
-            let values: Vec<Option<i64>> = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().iter().collect(),
-                TimeUnit::Millisecond => array
-                    .as_primitive::<TimestampMillisecondType>()
-                    .iter()
-                    .collect(),
-                TimeUnit::Microsecond => array
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .iter()
-                    .collect(),
-                TimeUnit::Nanosecond => array
-                    .as_primitive::<TimestampNanosecondType>()
-                    .iter()
-                    .collect(),
-            };
-            out.extend(
-                values
-                    .into_iter()
-                    .map(|v| v.and_then(|v| from_units(v, unit))),
-            );
-        }
-        DataType::Date32 => out.extend(
-            array
-                .as_primitive::<Date32Type>()
-                .iter()
-                .map(|v| v.and_then(|d| from_units(i64::from(d) * 86_400, TimeUnit::Second))),
-        ),
-        DataType::Date64 => out.extend(
-            array
-                .as_primitive::<Date64Type>()
-                .iter()
-                .map(|v| v.and_then(|d| from_units(d, TimeUnit::Millisecond))),
-        ),
-        other => {
-            return Err(Error::Batch(format!(
-                "partition column `{column}` has type {other}; a time partition needs a string (ISO-8601), timestamp or date column"
-            )));
-        }
-    }
-    Ok(out)
 }
 
 /// The partition path (`date=2023-01-15/direction=inbound`) of every row; an empty string for
@@ -214,7 +108,8 @@ pub fn row_paths(batch: &RecordBatch, specs: &[PartitionSpec]) -> Result<Vec<Str
                     })
                     .collect()
             }
-            Some(g) => times(array.as_ref(), &spec.column)?
+            Some(g) => times(array.as_ref(), &spec.column)
+                .map_err(Error::Batch)?
                 .into_iter()
                 .map(|t| format_time(t, g))
                 .collect(),
@@ -270,29 +165,6 @@ mod tests {
                 "{v:?} -> {s}"
             );
         }
-    }
-
-    #[test]
-    fn parses_iso_forms() {
-        let want = |s: &str| parse_timestamp(s).map(|t| t.to_rfc3339());
-        assert_eq!(
-            want("2023-01-15T10:20:30.123Z").as_deref(),
-            Some("2023-01-15T10:20:30.123+00:00")
-        );
-        assert_eq!(
-            want("2023-01-15T23:30:00-02:00").as_deref(),
-            Some("2023-01-16T01:30:00+00:00")
-        );
-        assert_eq!(
-            want("2023-01-15 10:20:30").as_deref(),
-            Some("2023-01-15T10:20:30+00:00")
-        );
-        assert_eq!(
-            want("2023-01-15").as_deref(),
-            Some("2023-01-15T00:00:00+00:00")
-        );
-        assert_eq!(want("yesterday"), None);
-        assert_eq!(want(""), None);
     }
 
     #[test]
