@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod delta;
+mod deploy;
 mod faults;
 mod overlap;
 mod real_tenant;

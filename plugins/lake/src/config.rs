@@ -54,6 +54,44 @@ pub struct S3Config {
     pub allow_http: Option<bool>,
 }
 
+/// Applies an [`S3Config`] to an `object_store` `AmazonS3Builder`: endpoint, region,
+/// credentials, path style and plain http, each only when set. A macro rather than a
+/// function because the lake sinks pin different `object_store` versions (the delta sink
+/// takes delta-rs' one), whose builders are different types with the same methods.
+///
+/// ```ignore
+/// let b = tributary_lake::apply_s3!(AmazonS3Builder::from_env().with_bucket_name(bucket), &cfg.s3);
+/// ```
+#[macro_export]
+macro_rules! apply_s3 {
+    ($builder:expr, $s3:expr) => {{
+        let s3: &$crate::S3Config = $s3;
+        let mut b = $builder;
+        if let Some(v) = &s3.endpoint {
+            b = b.with_endpoint(v);
+        }
+        if let Some(v) = &s3.region {
+            b = b.with_region(v);
+        }
+        if let Some(v) = &s3.access_key_id {
+            b = b.with_access_key_id(v.expose());
+        }
+        if let Some(v) = &s3.secret_access_key {
+            b = b.with_secret_access_key(v.expose());
+        }
+        if let Some(v) = &s3.session_token {
+            b = b.with_token(v.expose());
+        }
+        if let Some(v) = s3.force_path_style {
+            b = b.with_virtual_hosted_style_request(!v);
+        }
+        if let Some(v) = s3.allow_http {
+            b = b.with_allow_http(v);
+        }
+        b
+    }};
+}
+
 impl S3Config {
     fn is_set(&self) -> bool {
         self.endpoint.is_some()

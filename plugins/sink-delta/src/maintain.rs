@@ -123,10 +123,7 @@ pub async fn optimize(
     props: &WriterProperties,
     url: &str,
 ) -> Result<serde_json::Value> {
-    table
-        .update_state()
-        .await
-        .map_err(|e| Error::delta("reading the log", url, e))?;
+    table::refresh(table, url).await?;
     let target = cfg.optimize.target_file_bytes;
     let schema = table::arrow_schema(table, url)?;
     let store = table.log_store().object_store(None);
@@ -224,10 +221,7 @@ pub async fn vacuum(
     cfg: &Validated,
     url: &str,
 ) -> Result<serde_json::Value> {
-    table
-        .update_state()
-        .await
-        .map_err(|e| Error::delta("reading the log", url, e))?;
+    table::refresh(table, url).await?;
     let mut builder = table
         .clone()
         .vacuum()

@@ -67,29 +67,10 @@ fn table_url(cfg: &Validated) -> Result<(Url, Option<ObjectStoreRef>)> {
             Ok((url, None))
         }
         Location::S3 { bucket, prefix } => {
-            let s3 = &cfg.s3;
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(v) = &s3.endpoint {
-                b = b.with_endpoint(v);
-            }
-            if let Some(v) = &s3.region {
-                b = b.with_region(v);
-            }
-            if let Some(v) = &s3.access_key_id {
-                b = b.with_access_key_id(v.expose());
-            }
-            if let Some(v) = &s3.secret_access_key {
-                b = b.with_secret_access_key(v.expose());
-            }
-            if let Some(v) = &s3.session_token {
-                b = b.with_token(v.expose());
-            }
-            if let Some(v) = s3.force_path_style {
-                b = b.with_virtual_hosted_style_request(!v);
-            }
-            if let Some(v) = s3.allow_http {
-                b = b.with_allow_http(v);
-            }
+            let b = tributary_lake::apply_s3!(
+                AmazonS3Builder::from_env().with_bucket_name(bucket),
+                &cfg.s3
+            );
             let store = b.build().map_err(|source| Error::Store {
                 url: cfg.url.clone(),
                 source,
@@ -287,15 +268,23 @@ pub async fn add_columns(table: &mut DeltaTable, fields: &[DField], url: &str) -
     Ok(())
 }
 
+/// Reads the log up to its newest version.
+///
+/// # Errors
+/// When the log cannot be read.
+pub async fn refresh(table: &mut DeltaTable, url: &str) -> Result<()> {
+    table
+        .update_state()
+        .await
+        .map_err(|e| Error::delta("reading the log", url, e))
+}
+
 /// The version of the commit that recorded `app_id`, if one did.
 ///
 /// # Errors
 /// When the log cannot be read.
 pub async fn committed(table: &mut DeltaTable, app_id: &str, url: &str) -> Result<Option<i64>> {
-    table
-        .update_state()
-        .await
-        .map_err(|e| Error::delta("reading the log", url, e))?;
+    refresh(table, url).await?;
     let snapshot = table
         .snapshot()
         .map_err(|e| Error::delta("reading the log", url, e))?;
@@ -334,10 +323,7 @@ pub async fn commit(
         .await
         .map_err(|e| Error::delta("committing", url, e))?;
     let version = finalized.version();
-    table
-        .update_state()
-        .await
-        .map_err(|e| Error::delta("reading the log after a commit", url, e))?;
+    refresh(table, url).await?;
     i64::try_from(version)
         .map_err(|_| Error::Batch(format!("table version {version} is out of range")))
 }

@@ -75,29 +75,10 @@ impl Store {
                 (Arc::new(fs), ObjectPath::default(), base)
             }
             Location::S3 { bucket, prefix } => {
-                let s3 = &cfg.s3;
-                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Some(v) = &s3.endpoint {
-                    b = b.with_endpoint(v);
-                }
-                if let Some(v) = &s3.region {
-                    b = b.with_region(v);
-                }
-                if let Some(v) = &s3.access_key_id {
-                    b = b.with_access_key_id(v.expose());
-                }
-                if let Some(v) = &s3.secret_access_key {
-                    b = b.with_secret_access_key(v.expose());
-                }
-                if let Some(v) = &s3.session_token {
-                    b = b.with_token(v.expose());
-                }
-                if let Some(v) = s3.force_path_style {
-                    b = b.with_virtual_hosted_style_request(!v);
-                }
-                if let Some(v) = s3.allow_http {
-                    b = b.with_allow_http(v);
-                }
+                let b = tributary_lake::apply_s3!(
+                    AmazonS3Builder::from_env().with_bucket_name(bucket),
+                    &cfg.s3
+                );
                 let store = b.build().map_err(|source| Error::Store {
                     url: cfg.url.clone(),
                     source,
