@@ -837,7 +837,14 @@ fn metrics_are_served_while_running() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut seen = None;
+    let (mut health, mut ready) = (None, None);
     while std::time::Instant::now() < deadline {
+        if health.is_none() {
+            health = http_get(&addr, "/health").filter(|b| !b.is_empty());
+        }
+        if ready.is_none() {
+            ready = http_get(&addr, "/ready").filter(|b| b.starts_with("HTTP/1.1 200"));
+        }
         if let Some(body) = http_get(&addr, "/metrics") {
             let line = body.lines().find(|l| {
                 l.starts_with(
@@ -848,7 +855,7 @@ fn metrics_are_served_while_running() {
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|n| n.parse::<u64>().ok())
             {
-                if n > 0 {
+                if n > 0 && ready.is_some() {
                     seen = Some(body);
                     break;
                 }
@@ -863,6 +870,13 @@ fn metrics_are_served_while_running() {
     assert!(status.success());
     let body = seen.expect("metrics with records were served while the run went");
     assert!(body.contains("text/plain"));
+    let health = health.expect("/health answered while the run went");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    let ready = ready.expect("/ready answered 200 while the run went");
+    assert!(ready.ends_with("ready\n"), "{ready}");
     for m in [
         "tributary_source_requests_total",
         "tributary_source_request_latency_ms{",
@@ -1117,6 +1131,79 @@ fn overrides_of_sensitive_keys_are_not_quoted() {
         assert!(t.contains(key) && t.contains("sensitive"), "{t}");
         assert!(!t.contains("OVERRIDDEN-SECRET-VALUE"), "{t}");
     }
+}
+
+/// `TRIBUTARY__` overrides reach components whatever the case of their names: each segment
+/// takes the file's spelling of the key (`MYLAKE` → `MyLake`), so the override lands the
+/// records where it says, and nothing lands where the file says.
+#[test]
+fn env_overrides_reach_capitalized_component_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "cased",
+        &format!(
+            "  MyLake: {{ type: arrow, inputs: [cxone], path: {} }}",
+            tmp.path().join("from-file").display()
+        ),
+        "",
+    );
+    let moved = tmp.path().join("from-env");
+    let out = tributary(
+        tmp.path(),
+        &["run", p.to_str().unwrap()],
+        &[("TRIBUTARY__SINKS__MYLAKE__PATH", moved.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        read_arrow_rows(&moved) > 0,
+        "the override's path got the records"
+    );
+    assert!(
+        !tmp.path().join("from-file").exists(),
+        "the file's path was used"
+    );
+}
+
+/// `tributary config` prints what a run would use: environment overrides applied (to the
+/// file's spelling of a key), secrets redacted whatever their source.
+#[test]
+fn config_prints_the_effective_configuration_without_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "effective",
+        "  MyHook: { type: webhook, inputs: [cxone], url: \"http://127.0.0.1:9/x\", secret: \"file-secret-value\" }",
+        "",
+    );
+    let out = tributary(
+        tmp.path(),
+        &["config", p.to_str().unwrap(), "--json"],
+        &[
+            (
+                "TRIBUTARY__SINKS__MYHOOK__URL",
+                "http://127.0.0.1:9/from-env",
+            ),
+            (
+                "TRIBUTARY__SOURCES__CXONE__CLIENT_SECRET",
+                "env-secret-value",
+            ),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sinks"]["MyHook"]["url"], "http://127.0.0.1:9/from-env");
+    assert_eq!(v["sinks"]["MyHook"]["secret"], "**REDACTED**");
+    assert_eq!(v["sources"]["cxone"]["client_secret"], "**REDACTED**");
+    assert!(
+        !t.contains("file-secret-value") && !t.contains("env-secret-value"),
+        "{t}"
+    );
+    let yaml = tributary(tmp.path(), &["config", p.to_str().unwrap()], &[]);
+    assert!(yaml.status.success(), "{}", text(&yaml));
+    let parsed: serde_yaml::Value = serde_yaml::from_slice(&yaml.stdout).unwrap();
+    assert_eq!(parsed["name"].as_str(), Some("effective"));
 }
 
 /// `plugins.require_pins: true`: only the pinned files are loaded (no directory is

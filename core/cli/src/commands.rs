@@ -50,6 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit {
             command: AuditCommand::Verify { path, key_env },
         } => Ok(audit_verify(&path, key_env.as_deref())),
+        Command::Config { file, json } => effective_config(&file, json),
         Command::Delta { command } => delta(command),
         Command::Sim { addr, config } => sim(addr, *config),
         Command::Test { files } => Ok(unit_tests(&files)),
@@ -180,22 +181,40 @@ fn run(
                 .await
                 .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
             let m = Arc::clone(&metrics);
-            let app = axum::Router::new().route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let m = Arc::clone(&m);
-                    async move {
-                        (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                "text/plain; version=0.0.4",
-                            )],
-                            m.render(),
-                        )
-                    }
-                }),
-            );
-            tracing::info!(%addr, "serving metrics at /metrics");
+            let r = Arc::clone(&metrics);
+            let app = axum::Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let m = Arc::clone(&m);
+                        async move {
+                            (
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    "text/plain; version=0.0.4",
+                                )],
+                                m.render(),
+                            )
+                        }
+                    }),
+                )
+                // Liveness: the process answers.
+                .route("/health", axum::routing::get(|| async { "ok\n" }))
+                // Readiness: planned, every component created, every sink reachable.
+                .route(
+                    "/ready",
+                    axum::routing::get(move || {
+                        let ready = r.ready.load(std::sync::atomic::Ordering::Relaxed);
+                        async move {
+                            if ready {
+                                (axum::http::StatusCode::OK, "ready\n")
+                            } else {
+                                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+                            }
+                        }
+                    }),
+                );
+            tracing::info!(%addr, "serving /metrics, /health and /ready");
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             });
@@ -341,6 +360,20 @@ fn audit_verify(path: &std::path::Path, key_env: Option<&str>) -> u8 {
             EXIT_RUNTIME
         }
     }
+}
+
+/// `tributary config FILE`: the configuration a run of `file` would use, secrets redacted.
+fn effective_config(file: &std::path::Path, json: bool) -> anyhow::Result<u8> {
+    let (pipeline, _) = match config::load(file) {
+        Ok(p) => p,
+        Err(e) => return Ok(config_failed(&e)),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&pipeline.redacted)?);
+    } else {
+        print!("{}", serde_yaml::to_string(&pipeline.redacted)?);
+    }
+    Ok(EXIT_OK)
 }
 
 /// The keys a `tributary delta` command sets on the sink's configuration: which

@@ -90,7 +90,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Serve live metrics in the Prometheus text format at http://ADDR/metrics while
-        /// the run goes (e.g. 127.0.0.1:9184).
+        /// the run goes (e.g. 127.0.0.1:9184), with /health (200 while the process
+        /// answers) and /ready (200 once planned with every sink reachable, else 503).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
         /// Take the pipeline's lease even though another run holds it (only when that run
@@ -107,6 +108,16 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print the effective configuration of a pipeline: the file after `TRIBUTARY__`
+    /// environment overrides and `${VAR}` interpolation, with every secret shown as
+    /// `**REDACTED**`. Checked first, like `validate` (exit code 2 when it is wrong).
+    Config {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
     },
     /// Maintain the Delta table of a pipeline's `delta` sink.
     Delta {

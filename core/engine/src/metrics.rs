@@ -17,6 +17,9 @@ pub struct LiveMetrics {
     pub windows_done: AtomicU64,
     /// Windows in the plan.
     pub windows_planned: AtomicU64,
+    /// True once the run has planned its windows and created every component (sinks
+    /// reachable: their health checks passed): what `/ready` answers.
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]

@@ -543,6 +543,9 @@ async fn run_inner(
     drop(rxs);
     drop(fanouts);
 
+    // Every component exists and every sink passed its health check.
+    opts.metrics.ready.store(true, Ordering::Relaxed);
+
     // Source → graph bridge.
     let source_stats = Arc::new(Stats::default());
     opts.metrics.component(

@@ -102,6 +102,44 @@ pub fn redact_by_schemas(value: &serde_json::Value, registry: &Registry) -> serd
     out
 }
 
+/// The `TRIBUTARY__` environment overrides. Each `__`-separated segment takes the spelling
+/// of the key the file already has at that place, compared case-insensitively, so
+/// `TRIBUTARY__SINKS__MYLAKE__URL` reaches `sinks.MyLake.url`; a segment that matches no key
+/// of the file is taken in lowercase (`TRIBUTARY__ENGINE__CHANNEL_CAPACITY`).
+fn env_overrides(doc: serde_yaml::Value) -> Env {
+    // `lowercase(false)` last: figment's `map` turns lowercasing back on.
+    Env::prefixed(ENV_PREFIX)
+        .split("__")
+        .map(move |key| resolve_env_key(&doc, key.as_str()).into())
+        .lowercase(false)
+}
+
+/// The path an override's dotted `key` names in `doc` (see [`env_overrides`]).
+fn resolve_env_key(doc: &serde_yaml::Value, key: &str) -> String {
+    let mut node = Some(doc);
+    let mut out: Vec<String> = Vec::new();
+    for seg in key.split('.') {
+        let found = node.and_then(serde_yaml::Value::as_mapping).and_then(|m| {
+            m.iter().find_map(|(k, v)| {
+                k.as_str()
+                    .filter(|k| k.eq_ignore_ascii_case(seg))
+                    .map(|k| (k.to_string(), v))
+            })
+        });
+        match found {
+            Some((k, v)) => {
+                out.push(k);
+                node = Some(v);
+            }
+            None => {
+                out.push(seg.to_ascii_lowercase());
+                node = None;
+            }
+        }
+    }
+    out.join(".")
+}
+
 /// Reads, interpolates and checks the engine sections of a file, without plugins.
 /// Returns the value and the positions; problems go to `diags`.
 fn read_file(
@@ -136,8 +174,8 @@ fn read_file(
                 .map(|_| (serde_json::Value::Null, Positions::default()));
         }
     };
-    match serde_yaml::from_str::<serde_yaml::Value>(&src) {
-        Ok(serde_yaml::Value::Mapping(_)) => {}
+    let doc = match serde_yaml::from_str::<serde_yaml::Value>(&src) {
+        Ok(doc @ serde_yaml::Value::Mapping(_)) => doc,
         Err(e) => {
             // Valid YAML events, but not a valid document: a key given twice, most often.
             let pos = e.location().map(|l| Pos {
@@ -168,10 +206,10 @@ fn read_file(
             );
             return Err(early.into_errors());
         }
-    }
+    };
     let figment = Figment::new()
         .merge(Yaml::string(&src))
-        .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        .merge(env_overrides(doc));
     let mut value: serde_json::Value = match figment.extract() {
         Ok(v) => v,
         Err(e) => {
@@ -662,4 +700,28 @@ fn component(
         inputs,
         config,
     })
+}
+
+#[cfg(test)]
+mod env_key_tests {
+    use super::resolve_env_key;
+
+    #[test]
+    fn overrides_take_the_files_spelling_of_each_key() {
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str("sinks:\n  MyLake:\n    url: x\nengine: {}\n").unwrap_or_default();
+        assert_eq!(
+            resolve_env_key(&doc, "SINKS.MYLAKE.URL"),
+            "sinks.MyLake.url"
+        );
+        assert_eq!(
+            resolve_env_key(&doc, "sinks.mylake.S3.Region"),
+            "sinks.MyLake.s3.region"
+        );
+        assert_eq!(
+            resolve_env_key(&doc, "ENGINE.CHANNEL_CAPACITY"),
+            "engine.channel_capacity"
+        );
+        assert_eq!(resolve_env_key(&doc, "SOURCES.CXONE.X"), "sources.cxone.x");
+    }
 }
