@@ -1206,6 +1206,161 @@ fn config_prints_the_effective_configuration_without_secrets() {
     assert_eq!(parsed["name"].as_str(), Some("effective"));
 }
 
+/// `tributary state show` after a run that failed part-way lists what landed and what is
+/// next; `state reset --window` (with `--yes`, recorded in the audit log) makes a resumed run
+/// land exactly that window again; without `--yes` and no terminal, nothing is touched.
+#[test]
+fn state_show_and_reset_of_one_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let p = small_pipeline(
+        tmp.path(),
+        "stateful",
+        &format!(
+            "  lake: {{ type: arrow, inputs: [cxone], path: {} }}",
+            lake.display()
+        ),
+        &format!("audit: {{ path: {} }}", tmp.path().join("audit").display()),
+    );
+    // Exports covering March fail: January and February land, the run fails.
+    let yaml = std::fs::read_to_string(&p).unwrap().replace(
+        "records_per_day: 50 }",
+        "records_per_day: 50, fail_dates: [\"2023-03-\"] }",
+    );
+    std::fs::write(&p, yaml).unwrap();
+    let out = tributary(tmp.path(), &["run", p.to_str().unwrap()], &[]);
+    assert!(
+        !out.status.success(),
+        "the March window must fail: {}",
+        text(&out)
+    );
+
+    let show = tributary(
+        tmp.path(),
+        &["state", "show", p.to_str().unwrap(), "--json"],
+        &[],
+    );
+    assert!(show.status.success(), "{}", text(&show));
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let landed: Vec<String> = v["landed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["window_id"].as_str().unwrap().to_string())
+        .collect();
+    let missing = v["missing"].as_array().unwrap();
+    assert_eq!(
+        v["windows_planned"].as_u64().unwrap() as usize,
+        landed.len() + missing.len()
+    );
+    assert!(!landed.is_empty() && !missing.is_empty(), "{v}");
+    assert!(
+        missing
+            .iter()
+            .all(|m| !landed.contains(&m.as_str().unwrap().to_string())),
+        "{v}"
+    );
+    assert_eq!(v["runs"][0]["status"], "failed", "{v}");
+    assert!(
+        v["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["live"] == false),
+        "{v}"
+    );
+    let human = tributary(tmp.path(), &["state", "show", p.to_str().unwrap()], &[]);
+    assert!(
+        text(&human).contains(&format!("{} of ", landed.len())),
+        "{}",
+        text(&human)
+    );
+    assert!(
+        text(&human).contains("lease: none held"),
+        "{}",
+        text(&human)
+    );
+
+    // Finish the run, then forget one window.
+    let fixed = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(", fail_dates: [\"2023-03-\"]", "");
+    std::fs::write(&p, fixed).unwrap();
+    let out = tributary(tmp.path(), &["run", p.to_str().unwrap(), "--resume"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let target = landed[0].clone();
+    let refused = tributary(
+        tmp.path(),
+        &["state", "reset", p.to_str().unwrap(), "--window", &target],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("--yes"), "{}", text(&refused));
+    let unknown = tributary(
+        tmp.path(),
+        &[
+            "state",
+            "reset",
+            p.to_str().unwrap(),
+            "--window",
+            "20990101T000000Z-x",
+            "--yes",
+        ],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("not recorded as landed"),
+        "{}",
+        text(&unknown)
+    );
+    let reset = tributary(
+        tmp.path(),
+        &[
+            "state",
+            "reset",
+            p.to_str().unwrap(),
+            "--window",
+            &target,
+            "--yes",
+        ],
+        &[],
+    );
+    assert!(reset.status.success(), "{}", text(&reset));
+    let out = tributary(
+        tmp.path(),
+        &["run", p.to_str().unwrap(), "--resume", "--json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["windows_done"], 1,
+        "only the reset window lands again: {s}"
+    );
+    assert_eq!(
+        s["windows_skipped"].as_u64().unwrap() + 1,
+        v["windows_planned"].as_u64().unwrap(),
+        "{s}"
+    );
+    let log = std::fs::read_to_string(tmp.path().join("audit/audit.jsonl")).unwrap();
+    let entry = log
+        .lines()
+        .find(|l| l.contains("\"state_reset\""))
+        .expect("the reset is in the audit log");
+    assert!(entry.contains(&format!("windows/{target}.json")), "{entry}");
+    let verify = tributary(
+        tmp.path(),
+        &[
+            "audit",
+            "verify",
+            tmp.path().join("audit").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
 /// `plugins.require_pins: true`: only the pinned files are loaded (no directory is
 /// searched), and a listed file without `sha256` is refused before it is loaded.
 #[test]

@@ -10,7 +10,7 @@ use tributary_engine::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError};
 use tributary_plugin_sdk::abi::host::PluginLibrary;
 
 use crate::output::{Bars, summary_table};
-use crate::{AuditCommand, Cli, Command, DeltaCommand, PluginsCommand};
+use crate::{AuditCommand, Cli, Command, DeltaCommand, PluginsCommand, StateCommand};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -52,6 +52,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => Ok(audit_verify(&path, key_env.as_deref())),
         Command::Config { file, json } => effective_config(&file, json),
         Command::Delta { command } => delta(command),
+        Command::State {
+            command: StateCommand::Show { file, json },
+        } => crate::state::show(&file, json),
+        Command::State {
+            command:
+                StateCommand::Reset {
+                    file,
+                    window,
+                    cursor,
+                    all,
+                    yes,
+                },
+        } => {
+            let what = if all {
+                crate::state::ResetWhat::All
+            } else if cursor {
+                crate::state::ResetWhat::Cursors
+            } else {
+                crate::state::ResetWhat::Windows(window)
+            };
+            crate::state::reset(&file, what, yes)
+        }
         Command::Sim { addr, config } => sim(addr, *config),
         Command::Test { files } => Ok(unit_tests(&files)),
         Command::Schema { markdown } => {

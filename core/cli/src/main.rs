@@ -5,6 +5,7 @@
 
 mod commands;
 mod output;
+mod state;
 
 use std::process::ExitCode;
 
@@ -119,6 +120,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// See or reset what a pipeline's state store holds: windows landed (per shard), runs,
+    /// leases, incremental cursors and Reporting bookmarks.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Maintain the Delta table of a pipeline's `delta` sink.
     Delta {
         #[command(subcommand)]
@@ -147,6 +154,38 @@ pub enum Command {
         /// Print the configuration reference (docs/configuration.md) instead.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Windows landed of the current plan (and per shard), the next to land, runs, the lease
+    /// holder, cursors and bookmarks.
+    Show {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget landed windows (a `run --resume` lands them again), the incremental cursors,
+    /// or everything; refused while a run holds the lease. Recorded in the audit log.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["window", "cursor", "all"])))]
+    Reset {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// A landed window's id (as `state show` prints it); repeat for several.
+        #[arg(long)]
+        window: Vec<String>,
+        /// Forget every source's incremental cursor and Reporting bookmark.
+        #[arg(long)]
+        cursor: bool,
+        /// Forget every landed window, run record, cursor and bookmark.
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation (needed when not at a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -40,6 +40,11 @@ pub struct LeaseRecord {
 }
 
 impl LeaseRecord {
+    /// True while the lease binds: not expired, and its holder not known to be gone.
+    pub fn live(&self) -> bool {
+        !self.expired(Utc::now()) && !self.holder_gone()
+    }
+
     fn expired(&self, now: DateTime<Utc>) -> bool {
         DateTime::parse_from_rfc3339(&self.expires_at).map_or(true, |t| t.to_utc() <= now)
     }

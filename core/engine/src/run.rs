@@ -57,7 +57,8 @@ impl Shard {
     pub fn owns(&self, i: usize) -> bool {
         i % self.count as usize == self.index as usize
     }
-    fn suffix(&self) -> String {
+    /// The suffix of this shard's state keys (`-shard-0-of-3`).
+    pub fn suffix(&self) -> String {
         format!("-shard-{}-of-{}", self.index, self.count)
     }
 }

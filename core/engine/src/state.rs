@@ -258,4 +258,57 @@ impl StateStore {
         )
         .await
     }
+
+    /// The keys of every state object of this pipeline, relative to its prefix
+    /// (`windows/<id>.json`, `run.json`, `lease-shard-0-of-3.json`, `cursor-cxone.json`, …).
+    ///
+    /// # Errors
+    /// When the store cannot be listed.
+    pub async fn keys(&self) -> Result<Vec<String>, EngineError> {
+        let prefix = self.loc.child(&self.pipeline);
+        let list: Vec<_> = self
+            .loc
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut keys: Vec<String> = list
+            .into_iter()
+            .filter_map(|m| {
+                m.location
+                    .prefix_match(&prefix)
+                    .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>())
+                    .map(|parts| parts.join("/"))
+            })
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Reads one state object (a key from [`StateStore::keys`]) as JSON.
+    ///
+    /// # Errors
+    /// When it cannot be read or is not JSON.
+    pub async fn read(&self, key: &str) -> Result<Option<serde_json::Value>, EngineError> {
+        self.get_json(key).await
+    }
+
+    /// Deletes one state object; `false` when it did not exist.
+    ///
+    /// # Errors
+    /// When the store refuses the delete.
+    pub async fn delete(&self, key: &str) -> Result<bool, EngineError> {
+        let path = self.loc.child(&format!("{}/{key}", self.pipeline));
+        match self.loc.store.delete(&path).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// The URL of the store, for messages.
+    pub fn url(&self) -> &str {
+        &self.loc.url
+    }
 }
