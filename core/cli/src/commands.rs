@@ -28,7 +28,13 @@ fn config_failed(e: &ConfigErrors) -> u8 {
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Validate { file } => Ok(validate(&file)),
+        Command::Validate { file, connect } => {
+            let code = validate(&file);
+            if code != EXIT_OK || !connect {
+                return Ok(code);
+            }
+            validate_connect(&file)
+        }
         Command::Plan { file, shard, json } => plan(&file, shard, json),
         Command::Run {
             file,
@@ -108,6 +114,32 @@ fn validate(file: &std::path::Path) -> u8 {
         }
         Err(e) => config_failed(&e),
     }
+}
+
+/// `validate --connect`: each endpoint a run would use, reached and reported.
+fn validate_connect(file: &std::path::Path) -> anyhow::Result<u8> {
+    let (pipeline, registry) = match config::load(file) {
+        Ok(p) => p,
+        Err(e) => return Ok(config_failed(&e)),
+    };
+    let rt = runtime()?;
+    let checks = rt.block_on(tributary_engine::connect::connect_checks(
+        &pipeline, &registry,
+    ));
+    for c in &checks {
+        println!(
+            "{} {}: {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.component,
+            c.detail
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        eprintln!("{failed} of {} connection checks failed", checks.len());
+        return Ok(EXIT_RUNTIME);
+    }
+    Ok(EXIT_OK)
 }
 
 fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Result<u8> {

@@ -60,6 +60,12 @@ pub enum Command {
     Validate {
         /// The pipeline file (YAML).
         file: std::path::PathBuf,
+        /// Also reach every endpoint a run would use, landing nothing: the source's token
+        /// endpoint with the real credentials, and each sink's health check (a probe object
+        /// written and deleted in S3 or the table, the webhook URL reached). Exit code 1
+        /// when one fails.
+        #[arg(long)]
+        connect: bool,
     },
     /// Show the export windows and requests a run would make.
     Plan {

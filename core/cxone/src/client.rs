@@ -525,6 +525,19 @@ impl Client {
         .await
     }
 
+    /// Asks the token endpoint for a token with the configured credentials, once: what
+    /// `tributary validate --connect` checks. Returns the endpoint's URL.
+    ///
+    /// # Errors
+    /// The token endpoint's refusal (a wrong secret), or a network failure.
+    pub async fn check_token(&self) -> Result<String, CxoneError> {
+        Box::pin(self.fetch_token()).await?;
+        Ok(match &self.access_key {
+            Some(_) => "the access-key token endpoint".to_string(),
+            None => self.token_url.clone(),
+        })
+    }
+
     async fn fetch_token(&self) -> Result<(Secret, Duration), CxoneError> {
         if let Some(ak) = &self.access_key {
             return self.fetch_access_key_token(ak).await;

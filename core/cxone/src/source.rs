@@ -167,6 +167,16 @@ impl CxoneSource {
         })
     }
 
+    /// Reaches the API the way a run starts: a token with the configured credentials.
+    /// Returns what was reached, for the report.
+    ///
+    /// # Errors
+    /// The token endpoint's refusal (a wrong secret) or a network failure, with its URL.
+    pub async fn check_connection(&self) -> Result<String, CxoneError> {
+        let endpoint = self.inner.client.check_token().await?;
+        Ok(format!("a token was issued by {endpoint}"))
+    }
+
     /// The live metrics of this source.
     pub fn metrics(&self) -> Arc<SourceMetrics> {
         self.inner.metrics.clone()

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod graph;
 pub mod lease;
