@@ -1362,6 +1362,92 @@ fn state_show_and_reset_of_one_window() {
     assert!(verify.status.success(), "{}", text(&verify));
 }
 
+/// `tributary tap FILE checked.invalid` prints the rejected rows with their reasons, stops
+/// at `--limit`, and lands nothing: no sink output, no state, no audit entry.
+#[test]
+fn tap_prints_invalid_rows_with_reasons_and_lands_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"name: tapped
+state: {{ url: {state} }}
+audit: {{ path: {audit} }}
+sources:
+  cxone:
+    type: cxone
+    report_id: r1
+    date_range: {{ start: 2023-01-01, end: 2023-03-31 }}
+    columns: [id, direction, medium, startTime, endTime, agentId, queueId, holdTime, wrapTime, talkTime]
+    poll_interval_ms: 5
+    simulator: {{ seed: 7, records_per_day: 200, missing_field_fraction: 0.05 }}
+transforms:
+  checked: {{ type: validate, inputs: [cxone] }}
+sinks:
+  lake: {{ type: parquet, inputs: [checked], url: {lake} }}
+  bad: {{ type: arrow, inputs: [checked.invalid], path: {bad} }}
+"#,
+        state = tmp.path().join("state").display(),
+        audit = tmp.path().join("audit").display(),
+        lake = tmp.path().join("lake").display(),
+        bad = tmp.path().join("bad").display(),
+    );
+    let p = tmp.path().join("tapped.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    let out = tributary(
+        tmp.path(),
+        &[
+            "tap",
+            p.to_str().unwrap(),
+            "checked.invalid",
+            "--limit",
+            "7",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 7, "--limit is honoured");
+    for r in &rows {
+        let reason = r["_reason"].as_str().unwrap_or_default();
+        assert!(reason.starts_with("missing:"), "each row says why: {r}");
+        let field = reason.trim_start_matches("missing:");
+        assert!(
+            r[field].is_null(),
+            "the named field is the missing one: {r}"
+        );
+    }
+    for dir in ["lake", "bad", "state", "audit"] {
+        assert!(!tmp.path().join(dir).exists(), "a tap left `{dir}`");
+    }
+    let table = tributary(
+        tmp.path(),
+        &["tap", p.to_str().unwrap(), "checked", "--limit", "3"],
+        &[],
+    );
+    let t = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.status.success(), "{}", text(&table));
+    assert!(
+        t.lines().next().unwrap_or_default().starts_with("id "),
+        "{t}"
+    );
+    assert_eq!(t.lines().count(), 4, "a header and three rows: {t}");
+    let bad = tributary(
+        tmp.path(),
+        &["tap", p.to_str().unwrap(), "checked.nope"],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad).contains("its outputs: (main), invalid"),
+        "{}",
+        text(&bad)
+    );
+}
+
 /// `plugins.require_pins: true`: only the pinned files are loaded (no directory is
 /// searched), and a listed file without `sha256` is refused before it is loaded.
 #[test]

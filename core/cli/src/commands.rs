@@ -58,6 +58,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => Ok(audit_verify(&path, key_env.as_deref())),
         Command::Config { file, json } => effective_config(&file, json),
         Command::Delta { command } => delta(command),
+        Command::Tap {
+            file,
+            component,
+            limit,
+            format,
+        } => crate::tap::tap(&file, &component, limit, format),
         Command::State {
             command: StateCommand::Show { file, json },
         } => crate::state::show(&file, json),
@@ -288,6 +294,7 @@ fn run(
             progress: bars.clone(),
             metrics: Arc::clone(&metrics),
             force_unlock,
+            provided_sinks: Default::default(),
         };
         Ok::<_, anyhow::Error>(tributary_engine::run::run(&pipeline, &registry, opts).await)
     })?;

@@ -6,6 +6,7 @@
 mod commands;
 mod output;
 mod state;
+mod tap;
 
 use std::process::ExitCode;
 
@@ -125,6 +126,21 @@ pub enum Command {
         /// Print JSON instead of YAML.
         #[arg(long)]
         json: bool,
+    },
+    /// Run a pipeline up to one component and print the records coming out of it (an
+    /// output with `.name`, e.g. `checked.invalid` for the rejected rows with their reasons).
+    /// Nothing lands: the sinks are not run, no state is kept, no audit entry written.
+    Tap {
+        /// The pipeline file (YAML).
+        file: std::path::PathBuf,
+        /// A source or transform, optionally with an output: `cxone`, `checked`, `checked.invalid`.
+        component: String,
+        /// Stop after this many records.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// How to print them.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::tap::TapFormat,
     },
     /// See or reset what a pipeline's state store holds: windows landed (per shard), runs,
     /// leases, incremental cursors and Reporting bookmarks.

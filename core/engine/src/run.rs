@@ -93,6 +93,9 @@ pub struct RunOptions {
     pub metrics: Arc<crate::metrics::LiveMetrics>,
     /// Take the pipeline's lease even when another run holds it (`--force-unlock`).
     pub force_unlock: bool,
+    /// Sink instances the caller supplies for sinks of the pipeline, by name, used instead
+    /// of a plugin's (`tributary tap` prints records through one).
+    pub provided_sinks: HashMap<String, Box<dyn Sink>>,
 }
 
 /// Per-component figures in the summary.
@@ -275,7 +278,7 @@ async fn begin(pipeline: &Pipeline, opts: &RunOptions) -> Result<(String, crate:
 async fn run_inner(
     pipeline: &Pipeline,
     registry: &Registry,
-    opts: RunOptions,
+    mut opts: RunOptions,
     summary: &mut RunSummary,
     run_id: &str,
     lease: &crate::lease::Lease,
@@ -451,6 +454,10 @@ async fn run_inner(
     }
     let mut sinks: Vec<(String, Box<dyn Sink>)> = Vec::new();
     for spec in &pipeline.sinks {
+        if let Some(s) = opts.provided_sinks.remove(&spec.name) {
+            sinks.push((spec.name.clone(), s));
+            continue;
+        }
         let lib = registry
             .get(&spec.type_name)
             .ok_or_else(|| EngineError::Usage(format!("no plugin `{}`", spec.type_name)))?;
