@@ -889,6 +889,112 @@ fn metrics_are_served_while_running() {
     }
 }
 
+/// Accepts one HTTP request on `listener` and answers 200; returns (request line, body).
+fn receive_one(listener: std::net::TcpListener) -> std::sync::mpsc::Receiver<(String, String)> {
+    use std::io::{BufRead, Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        let mut reader = std::io::BufReader::new(stream);
+        let mut request_line = String::new();
+        let _ = reader.read_line(&mut request_line);
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        let _ = reader.read_exact(&mut body);
+        let _ = reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = tx.send((
+            request_line.trim().to_string(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
+    });
+    rx
+}
+
+/// `--metrics-push URL`: at the end of a batch run its final metrics are PUT to the
+/// Pushgateway path for the pipeline and shard (a real HTTP server on loopback receives them).
+#[test]
+fn final_metrics_are_pushed_at_the_end_of_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = small_pipeline(
+        tmp.path(),
+        "pushed",
+        &format!(
+            "  lake: {{ type: arrow, inputs: [cxone], path: {} }}",
+            tmp.path().join("lake").display()
+        ),
+        "",
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = receive_one(listener);
+    let out = tributary(
+        tmp.path(),
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--shard",
+            "0/1",
+            "--metrics-push",
+            &format!("http://user:push-password@127.0.0.1:{port}/"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("push-password"), "{}", text(&out));
+    let (line, body) = got
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the metrics were pushed");
+    assert_eq!(
+        line,
+        "PUT /metrics/job/tributary/pipeline/pushed/shard/0-of-1 HTTP/1.1"
+    );
+    let records = body
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "tributary_records_out_total{pipeline=\"pushed\",component=\"sources.cxone\"",
+            )
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(records, Some(90 * 50), "the final count: {body}");
+
+    // A gateway that is down: a warning, and the run's own exit code.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let out = tributary(
+        tmp.path(),
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--metrics-push",
+            &format!("http://127.0.0.1:{dead_port}"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: pushing the metrics"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// `tributary test` runs pipeline unit tests; a failing expectation fails with its diff.
 #[test]
 fn pipeline_unit_tests_run_and_catch_a_wrong_expectation() {

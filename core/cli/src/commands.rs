@@ -42,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             shard,
             json,
             metrics_addr,
+            metrics_push,
             force_unlock,
         } => run(
             &file,
@@ -49,7 +50,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             shard,
             json,
             quiet,
-            metrics_addr,
+            MetricsOut {
+                addr: metrics_addr,
+                push: metrics_push,
+            },
             force_unlock,
         ),
         Command::Plugins { command } => plugins(command),
@@ -218,15 +222,67 @@ fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Res
     Ok(EXIT_OK)
 }
 
+/// Where a run's metrics go: served while it runs, pushed when it ends.
+struct MetricsOut {
+    addr: Option<std::net::SocketAddr>,
+    push: Option<String>,
+}
+
+/// The URL without user name or password, for messages.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "the --metrics-push URL".to_string(),
+    }
+}
+
+/// PUTs the final metrics to a Prometheus Pushgateway under
+/// `/metrics/job/tributary/pipeline/<name>[/shard/<k>-of-<n>]`.
+async fn push_metrics(
+    base: &str,
+    pipeline: &str,
+    shard: Option<Shard>,
+    body: String,
+) -> Result<(), String> {
+    let mut url = format!(
+        "{}/metrics/job/tributary/pipeline/{pipeline}",
+        base.trim_end_matches('/')
+    );
+    if let Some(s) = shard {
+        url.push_str(&format!("/shard/{}-of-{}", s.index, s.count));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.without_url().to_string())?;
+    let resp = client
+        .put(&url)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status().as_u16()));
+    }
+    Ok(())
+}
+
 fn run(
     file: &std::path::Path,
     resume: bool,
     shard: Option<Shard>,
     json: bool,
     quiet: bool,
-    metrics_addr: Option<std::net::SocketAddr>,
+    metrics_out: MetricsOut,
     force_unlock: bool,
 ) -> anyhow::Result<u8> {
+    let metrics_addr = metrics_out.addr;
     let (pipeline, registry) = match config::load(file) {
         Ok(p) => p,
         Err(e) => return Ok(config_failed(&e)),
@@ -299,6 +355,17 @@ fn run(
         Ok::<_, anyhow::Error>(tributary_engine::run::run(&pipeline, &registry, opts).await)
     })?;
     bars.finish();
+    if let Some(base) = &metrics_out.push {
+        let body = metrics.render();
+        match rt.block_on(push_metrics(base, &pipeline.header.name, shard, body)) {
+            Ok(()) => tracing::info!(url = %without_credentials(base), "pushed the run's metrics"),
+            // The run's own outcome stands; the operator learns the metrics are missing.
+            Err(e) => eprintln!(
+                "warning: pushing the metrics to {} failed: {e}",
+                without_credentials(base)
+            ),
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -102,6 +102,11 @@ pub enum Command {
         /// answers) and /ready (200 once planned with every sink reachable, else 503).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// At the end of the run, push its final metrics to this Prometheus Pushgateway
+        /// (`http://pushgateway:9091`), grouped by job `tributary`, the pipeline and the
+        /// shard: a batch run ends before a scrape would see it.
+        #[arg(long, value_parser = push_url)]
+        metrics_push: Option<String>,
         /// Take the pipeline's lease even though another run holds it (only when that run
         /// is known to be dead: two live runs would then write together).
         #[arg(long)]
@@ -276,4 +281,13 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// `--metrics-push`: an http(s) URL.
+fn push_url(s: &str) -> Result<String, String> {
+    match reqwest::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.to_string()),
+        Ok(u) => Err(format!("scheme `{}` is not http or https", u.scheme())),
+        Err(e) => Err(format!("not a URL: {e}")),
+    }
 }
