@@ -877,3 +877,44 @@ fn webhook_receiver_down_for_a_while() {
     );
     assert_eq!(util::digest(ids), util::digest(want));
 }
+
+/// A long wait says what it waits for and until when: a 429 on the token endpoint with
+/// `Retry-After: 5` is logged as such (progress bars show the same line on a terminal),
+/// and the run then completes.
+#[test]
+fn long_waits_say_what_for_and_until_when() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        tmp.path(),
+        "waits",
+        ("2023-01-01", "2023-01-01"),
+        "",
+        "seed: 3, records_per_day: 20, p429: 0.5, retry_after_secs: 5, fault_endpoints: [token]",
+        &lake_sink(tmp.path()),
+    );
+    let out = tributary(
+        tmp.path(),
+        &["run", p.to_str().unwrap()],
+        &[("RUST_LOG", "info")],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.contains("waiting: HTTP 429 from token (Retry-After)"))
+        .unwrap_or_else(|| panic!("no wait line in:\n{t}"));
+    let until = line
+        .split("until=")
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_default();
+    let until = chrono::DateTime::parse_from_rfc3339(until)
+        .unwrap_or_else(|e| panic!("`{until}` is not a time: {e}"));
+    let logged_at =
+        chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next().unwrap()).unwrap();
+    let secs = (until - logged_at).num_milliseconds();
+    assert!(
+        (3_000..=6_000).contains(&secs),
+        "until is the Retry-After away: {line}"
+    );
+}

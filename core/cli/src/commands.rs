@@ -335,6 +335,17 @@ fn run(
                 let _ = axum::serve(listener, app).await;
             });
         }
+        {
+            // What the source waits for, beside the bars (ends with the runtime).
+            let (b, m) = (Arc::clone(&bars), Arc::clone(&metrics));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+                loop {
+                    tick.tick().await;
+                    b.waiting(m.waiting().as_ref());
+                }
+            });
+        }
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::warn!(

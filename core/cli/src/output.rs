@@ -55,12 +55,32 @@ impl Bars {
         );
         let records = mp.add(ProgressBar::new_spinner());
         records.set_style(
-            ProgressStyle::with_template("{spinner} records {human_pos} ({per_sec}) {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template(
+                "{spinner} records {human_pos} ({per_sec}) {elapsed} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         Bars {
             bars: Some((mp, windows, records)),
             last_logged: Mutex::new(0),
+        }
+    }
+
+    /// Shows what the source waits for, and until when, beside the records (cleared when
+    /// it waits for nothing). Without bars the source logs its long waits itself.
+    pub fn waiting(&self, wait: Option<&tributary_cxone::Waiting>) {
+        if let Some((_, _, r)) = &self.bars {
+            r.set_message(match wait {
+                Some(w) => {
+                    let left = (w.until - chrono::Utc::now()).num_seconds().max(0);
+                    format!(
+                        "· waiting until {} ({left} s): {}",
+                        w.until.format("%H:%M:%S"),
+                        w.what
+                    )
+                }
+                None => String::new(),
+            });
         }
     }
 

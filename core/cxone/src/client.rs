@@ -114,14 +114,23 @@ pub(crate) struct Spacing {
 }
 
 impl Spacing {
-    async fn acquire(&self) {
+    async fn acquire(&self, metrics: &SourceMetrics) {
         let mut last = self.last.lock().await;
         if let Some(t) = *last {
-            tokio::time::sleep_until(
-                t.checked_add(self.interval)
-                    .unwrap_or_else(|| later(self.interval)),
-            )
-            .await;
+            let next = t
+                .checked_add(self.interval)
+                .unwrap_or_else(|| later(self.interval));
+            let wait = next.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                metrics.note_wait(
+                    format!(
+                        "spacing Data Extraction calls {} s apart (the API refuses closer calls with 403)",
+                        self.interval.as_secs()
+                    ),
+                    wait,
+                );
+            }
+            tokio::time::sleep_until(next).await;
         }
         *last = Some(Instant::now());
     }
@@ -525,6 +534,11 @@ impl Client {
         .await
     }
 
+    /// The source's live metrics (request counts, waits).
+    pub fn metrics(&self) -> &SourceMetrics {
+        &self.metrics
+    }
+
     /// Asks the token endpoint for a token with the configured credentials, once: what
     /// `tributary validate --connect` checks. Returns the endpoint's URL.
     ///
@@ -595,7 +609,7 @@ impl Client {
         let mut refreshed = false;
         loop {
             if opts.spaced {
-                self.spacing.acquire().await;
+                self.spacing.acquire(&self.metrics).await;
             }
             self.limiter.acquire().await;
             let token = if ep == Endpoint::Token {
@@ -654,10 +668,12 @@ impl Client {
                             SourceMetrics::add(&self.metrics.spacing_refusals, 1);
                             let wait = self.spacing.interval.max(self.policy.backoff(retries));
                             self.limiter.hold_until(later(wait));
-                            tracing::info!(
-                                endpoint = ep.as_str(),
-                                wait_ms = wait.as_millis() as u64,
-                                "403 from the Data Extraction API: too many calls; waiting"
+                            self.metrics.note_wait(
+                                format!(
+                                    "HTTP 403 from {} (calls too frequent): every request waits",
+                                    ep.as_str()
+                                ),
+                                wait,
                             );
                             (Duration::ZERO, "HTTP 403 (calls too frequent)".to_string())
                         }
@@ -704,10 +720,12 @@ impl Client {
                                 .unwrap_or_else(|| self.policy.backoff(retries));
                             // Every request of this source waits, not just this one.
                             self.limiter.hold_until(later(wait));
-                            tracing::info!(
-                                endpoint = ep.as_str(),
-                                wait_ms = wait.as_millis() as u64,
-                                "429: slowing down"
+                            self.metrics.note_wait(
+                                format!(
+                                    "HTTP 429 from {} (Retry-After): every request waits",
+                                    ep.as_str()
+                                ),
+                                wait,
                             );
                             (Duration::ZERO, format!("HTTP 429 (retry after {wait:?})"))
                         }
@@ -746,6 +764,13 @@ impl Client {
             retries += 1;
             SourceMetrics::add(&self.metrics.retries, 1);
             if !wait.is_zero() {
+                self.metrics.note_wait(
+                    format!(
+                        "backing off before retry {retries} of {} ({failure})",
+                        ep.as_str()
+                    ),
+                    wait,
+                );
                 tokio::time::sleep(wait).await;
             }
         }

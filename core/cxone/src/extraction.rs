@@ -110,7 +110,12 @@ impl Inner {
             .await?;
         let env: JobEnvelope = parse_json(&url, &reply.body)?;
         let result = env.job_status.result;
-        match env.job_status.status.as_str() {
+        let status = env.job_status.status.as_str();
+        self.client.metrics().set_wait_context(
+            matches!(status, "RUNNING" | "PENDING" | "QUEUED")
+                .then(|| format!("Data Extraction job {id} of window {} is {status}", w.id())),
+        );
+        match status {
             "RUNNING" | "PENDING" | "QUEUED" => Ok(None),
             "SUCCEEDED" => match result.and_then(|r| r.url) {
                 Some(u) => Ok(Some(u)),

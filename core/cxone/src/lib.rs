@@ -67,7 +67,7 @@ pub use config::{
 };
 pub use decode::output_schema;
 pub use error::{CxoneError, Result};
-pub use metrics::{Endpoint, MetricsSnapshot, SourceMetrics};
+pub use metrics::{Endpoint, MetricsSnapshot, SourceMetrics, Waiting};
 pub use secret::Secret;
 pub use source::{CxoneSource, SourceEvent, WindowReport};
 pub use window::{Window, plan};

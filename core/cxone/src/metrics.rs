@@ -193,9 +193,58 @@ pub struct SourceMetrics {
     pub bytes: AtomicU64,
     /// Windows finished.
     pub windows: AtomicU64,
+    /// What the source is waiting for and until when (see [`SourceMetrics::note_wait`]).
+    wait: Mutex<Option<Waiting>>,
+    /// What the waits are about (`Data Extraction job … is RUNNING`), added to their notes.
+    wait_context: Mutex<Option<String>>,
 }
 
+/// A wait of the source: what for, and until when (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// What it waits for, in words (`HTTP 429 from data: Retry-After`).
+    pub what: String,
+    /// When the wait ends.
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// Waits this long or longer are also logged (at info), for runs without progress bars.
+const LOGGED_WAIT: Duration = Duration::from_secs(5);
+
 impl SourceMetrics {
+    /// Notes that the source waits `wait` for `what`; the note lapses by itself when the wait
+    /// is over. Progress displays show it; waits of 5 s or more are logged too.
+    pub fn note_wait(&self, what: impl Into<String>, wait: Duration) {
+        let mut what = what.into();
+        if let Some(ctx) = self.wait_context.lock().ok().and_then(|g| g.clone()) {
+            what = format!("{what}; {ctx}");
+        }
+        let until = chrono::Utc::now()
+            + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::days(1));
+        if wait >= LOGGED_WAIT {
+            tracing::info!(
+                until = %until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "waiting: {what}"
+            );
+        }
+        if let Ok(mut g) = self.wait.lock() {
+            *g = Some(Waiting { what, until });
+        }
+    }
+
+    /// Sets (or with `None` clears) what the next waits are about.
+    pub fn set_wait_context(&self, context: Option<String>) {
+        if let Ok(mut g) = self.wait_context.lock() {
+            *g = context;
+        }
+    }
+
+    /// The wait in progress, if any.
+    pub fn current_wait(&self) -> Option<Waiting> {
+        let g = self.wait.lock().ok()?;
+        g.clone().filter(|w| w.until > chrono::Utc::now())
+    }
+
     /// Records one HTTP answer (status 0 = no answer: timeout/transport error).
     pub fn record_request(&self, ep: Endpoint, status: u16, latency: Duration) {
         if let Ok(mut m) = self.statuses.lock() {
@@ -317,6 +366,27 @@ impl MetricsSnapshot {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wait_names_its_reason_its_context_and_lapses() {
+        let m = super::SourceMetrics::default();
+        assert!(m.current_wait().is_none());
+        m.set_wait_context(Some("Data Extraction job j1 of window w is RUNNING".into()));
+        m.note_wait("spacing calls", std::time::Duration::from_secs(30));
+        let w = m.current_wait().unwrap_or_else(|| panic!("a wait"));
+        assert_eq!(
+            w.what,
+            "spacing calls; Data Extraction job j1 of window w is RUNNING"
+        );
+        let left = (w.until - chrono::Utc::now()).num_seconds();
+        assert!((28..=30).contains(&left), "{left}");
+        m.set_wait_context(None);
+        m.note_wait("backing off", std::time::Duration::ZERO);
+        assert!(
+            m.current_wait().is_none(),
+            "a wait that is over is not shown"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -392,7 +392,16 @@ impl Inner {
                     waited_secs: waited.as_secs(),
                 });
             }
-            tokio::time::sleep(interval.min(timeout.saturating_sub(waited))).await;
+            let nap = interval.min(timeout.saturating_sub(waited));
+            self.metrics.note_wait(
+                format!(
+                    "export {id} of window {} to complete (polled for {} s)",
+                    w.id(),
+                    waited.as_secs()
+                ),
+                nap,
+            );
+            tokio::time::sleep(nap).await;
             let st = self.client.poll(id, w).await?;
             match st.status.as_str() {
                 "completed" => return Ok(st.total_records),

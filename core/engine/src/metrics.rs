@@ -41,6 +41,13 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 impl LiveMetrics {
+    /// What the source waits for right now (a 429's Retry-After, a backoff, an export or
+    /// Data Extraction job to finish, the call spacing), and until when.
+    pub fn waiting(&self) -> Option<tributary_cxone::Waiting> {
+        let g = self.inner.lock().ok()?;
+        g.source.as_ref().and_then(|(_, m)| m.current_wait())
+    }
+
     /// Starts a run's metrics.
     pub fn begin(&self, pipeline: &str, source: &str, metrics: Arc<SourceMetrics>) {
         if let Ok(mut g) = self.inner.lock() {
