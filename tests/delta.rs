@@ -210,7 +210,7 @@ fn spawn(dir: &Path, file: &Path, extra: &[&str]) -> std::process::Child {
         .args(extra)
         .env_remove("TRIBUTARY_PLUGIN_PATH")
         .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()

@@ -1368,6 +1368,19 @@ fn state_show_and_reset_of_one_window() {
         "{v}"
     );
     assert_eq!(v["runs"][0]["status"], "failed", "{v}");
+    // The run record keeps its start, and says when it ended.
+    let started =
+        chrono::DateTime::parse_from_rfc3339(v["runs"][0]["started_at"].as_str().unwrap()).unwrap();
+    let ended =
+        chrono::DateTime::parse_from_rfc3339(v["runs"][0]["ended_at"].as_str().unwrap()).unwrap();
+    let first_landed = v["landed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| chrono::DateTime::parse_from_rfc3339(w["completed_at"].as_str()?).ok())
+        .min()
+        .unwrap();
+    assert!(started <= first_landed && first_landed <= ended, "{v}");
     assert!(
         v["leases"]
             .as_array()

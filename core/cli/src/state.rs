@@ -184,8 +184,17 @@ fn print_view(v: &StateView) {
             format!("shard {}", r.shard)
         };
         println!(
-            "{who}: {} {} (started {}), {} of {} of its windows landed",
-            r.run.run_id, r.run.status, r.run.started_at, r.landed, r.planned
+            "{who}: {} {} (started {}{}), {} of {} of its windows landed",
+            r.run.run_id,
+            r.run.status,
+            r.run.started_at,
+            r.run
+                .ended_at
+                .as_deref()
+                .map(|e| format!(", ended {e}"))
+                .unwrap_or_default(),
+            r.landed,
+            r.planned
         );
     }
     let live: Vec<&LeaseView> = v.leases.iter().filter(|l| l.live).collect();

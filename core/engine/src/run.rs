@@ -298,13 +298,15 @@ async fn run_inner(
     if !opts.resume && opts.shard.is_none() {
         state.clear_windows().await?;
     }
+    let started_at = Utc::now().to_rfc3339();
     state
         .put_run(
             &shard_key,
             &RunRecord {
                 run_id: run_id.clone(),
                 status: "running".into(),
-                started_at: Utc::now().to_rfc3339(),
+                started_at: started_at.clone(),
+                ended_at: None,
                 shard: opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
             },
         )
@@ -832,7 +834,8 @@ async fn run_inner(
             &RunRecord {
                 run_id: run_id.clone(),
                 status: status.into(),
-                started_at: Utc::now().to_rfc3339(),
+                started_at,
+                ended_at: Some(Utc::now().to_rfc3339()),
                 shard: opts.shard.map(|s| format!("{}/{}", s.index, s.count)),
             },
         )

@@ -38,6 +38,9 @@ pub struct RunRecord {
     pub status: String,
     /// When it started.
     pub started_at: String,
+    /// When it ended (absent while it runs, and in records of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
     /// The shard, `K/N`, if any.
     #[serde(default)]
     pub shard: Option<String>,

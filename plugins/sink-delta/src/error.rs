@@ -43,6 +43,14 @@ pub enum Error {
         /// Which column, what the table has, what the batch has, and what to do.
         message: String,
     },
+    /// A window's commit did not stay in the table's log.
+    #[error("committing to the Delta table `{url}` failed: {message}")]
+    Commit {
+        /// The table URL.
+        url: String,
+        /// What happened and what to do.
+        message: String,
+    },
     /// A batch did not fit what the sink was configured for.
     #[error("invalid batch: {0}")]
     Batch(String),

@@ -64,6 +64,9 @@ fn writer_properties(codec: Codec) -> WriterProperties {
         .build()
 }
 
+/// How often a window's commit is made again after a conflict or a lost commit.
+const COMMIT_ATTEMPTS: u64 = 5;
+
 /// Milliseconds since the Unix epoch of an RFC 3339 time (the checkpoint's window start).
 fn epoch_millis(rfc3339: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
@@ -304,16 +307,54 @@ impl DeltaSink {
             app_metadata.insert("tributary.shard".to_string(), self.ctx.shard.clone().into());
         }
         let txn = Transaction::new(&app_id, epoch_millis(&cp.window_start).unwrap_or(0));
-        let version = table::commit(
-            &mut self.table,
-            actions,
-            Some(txn),
-            operation,
-            app_metadata,
-            self.cfg.commit_retries,
-            &url,
-        )
-        .await?;
+        let mut recommits = 0u64;
+        let version = loop {
+            let outcome = table::commit(
+                &mut self.table,
+                actions.clone(),
+                Some(txn.clone()),
+                operation.clone(),
+                app_metadata.clone(),
+                self.cfg.commit_retries,
+                &url,
+            )
+            .await;
+            match outcome {
+                // Read back: on a store whose conditional PUT is not atomic, a concurrent
+                // writer can replace the version this commit took.
+                Ok(v) if table::commit_has(&self.table, v, &app_id, &url).await? => break v,
+                // Lost: the log is read afresh (the memory of the lost version is wrong) and
+                // the window committed again; counted in its `recommits` metric.
+                Ok(_) if recommits < COMMIT_ATTEMPTS => {
+                    table::reload(&mut self.table, &url).await?;
+                }
+                Ok(v) => {
+                    return Err(Error::Commit {
+                        url,
+                        message: format!(
+                            "the commit of window {} was replaced in the log {COMMIT_ATTEMPTS} times \
+                             (last as version {v}): the store does not honour conditional PUT \
+                             (If-None-Match); run one writer at a time on it",
+                            cp.window_id
+                        ),
+                    });
+                }
+                // A conflict (another writer changed the table's metadata, or took the
+                // version too often): re-read the log, and commit again unless this window
+                // landed meanwhile.
+                Err(_) if recommits < COMMIT_ATTEMPTS => {
+                    if let Some(v) = table::committed(&mut self.table, &app_id, &url).await? {
+                        break v;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            recommits += 1;
+            table::refresh(&mut self.table, &url).await?;
+        };
+        if recommits > 0 {
+            metrics.insert("recommits".into(), recommits.into());
+        }
         metrics.insert("delta_version".into(), version.into());
         metrics.insert("files_added".into(), files.len().into());
         Ok(Ack {

@@ -142,17 +142,42 @@ pub async fn create(
         .with_partition_columns(partition_by.to_vec())
         .with_save_mode(SaveMode::Ignore)
         .await;
+    // Two shards creating the table at once: one takes version 0, the other loads it. Either
+    // way the table is read back from the log, so that a creation another writer overwrote (a
+    // store whose conditional PUT is not atomic) leaves no stale schema or table id in memory.
     match created {
-        Ok(t) => {
-            *table = t;
-            Ok(())
+        Ok(_) => reload(table, url).await,
+        Err(e) => {
+            let mut t = DeltaTable::new(table.log_store());
+            match load(&mut t, url).await {
+                Ok(true) => {
+                    *table = t;
+                    Ok(())
+                }
+                _ => Err(Error::delta("creating", url, e)),
+            }
         }
-        // Two shards creating the table at once: one takes version 0, the other loads it.
-        Err(e) => match load(table, url).await {
-            Ok(true) => Ok(()),
-            _ => Err(Error::delta("creating", url, e)),
-        },
     }
+}
+
+/// Whether the log's commit `version` carries the transaction `app_id`: read from the store,
+/// not from memory, so a commit another writer overwrote is seen as missing.
+///
+/// # Errors
+/// When the commit cannot be read.
+pub async fn commit_has(table: &DeltaTable, version: i64, app_id: &str, url: &str) -> Result<bool> {
+    let v = u64::try_from(version).unwrap_or(0);
+    let bytes = table
+        .log_store()
+        .read_commit_entry(v)
+        .await
+        .map_err(|e| Error::delta("reading back a commit", url, e))?;
+    let needle = serde_json::to_string(app_id).unwrap_or_default();
+    Ok(bytes.is_some_and(|b| {
+        String::from_utf8_lossy(&b)
+            .lines()
+            .any(|l| l.contains("\"txn\"") && l.contains(&needle))
+    }))
 }
 
 /// The table's schema as (delta-rs') Arrow.
@@ -265,6 +290,17 @@ pub async fn add_columns(table: &mut DeltaTable, fields: &[DField], url: &str) -
         .await
         .map_err(|e| Error::delta("adding columns", url, e))?;
     *table = updated;
+    Ok(())
+}
+
+/// Reads the whole log afresh, forgetting what this process holds in memory.
+///
+/// # Errors
+/// When the log cannot be read.
+pub async fn reload(table: &mut DeltaTable, url: &str) -> Result<()> {
+    let mut fresh = DeltaTable::new(table.log_store());
+    load(&mut fresh, url).await?;
+    *table = fresh;
     Ok(())
 }
 
