@@ -10,7 +10,7 @@ use tributary_engine::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError};
 use tributary_plugin_sdk::abi::host::PluginLibrary;
 
 use crate::output::{Bars, summary_table};
-use crate::{AuditCommand, Cli, Command, DeltaCommand, PluginsCommand, StateCommand};
+use crate::{AuditCommand, Cli, Command, PluginsCommand, StateCommand};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -61,7 +61,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             command: AuditCommand::Verify { path, key_env },
         } => Ok(audit_verify(&path, key_env.as_deref())),
         Command::Config { file, json } => effective_config(&file, json),
-        Command::Delta { command } => delta(command),
+        Command::Delta { command } => crate::delta::delta(command),
         Command::Tap {
             file,
             component,
@@ -513,98 +513,6 @@ fn effective_config(file: &std::path::Path, json: bool) -> anyhow::Result<u8> {
         print!("{}", serde_yaml::to_string(&pipeline.redacted)?);
     }
     Ok(EXIT_OK)
-}
-
-/// The keys a `tributary delta` command sets on the sink's configuration: which
-/// maintenance runs when the instance closes.
-fn delta_overrides(command: &DeltaCommand) -> serde_json::Value {
-    match command {
-        DeltaCommand::Optimize { .. } => serde_json::json!({
-            "optimize": {"after_run": true},
-            "vacuum": {"after_run": false},
-        }),
-        DeltaCommand::Vacuum {
-            retention_hours,
-            dry_run,
-            ..
-        } => {
-            let mut vacuum = serde_json::json!({"after_run": true, "dry_run": dry_run});
-            if let Some(h) = retention_hours {
-                vacuum["retention_hours"] = (*h).into();
-            }
-            serde_json::json!({"optimize": {"after_run": false}, "vacuum": vacuum})
-        }
-    }
-}
-
-/// Sets `overrides` into `config`, merging objects key by key.
-fn merge_json(config: &mut serde_json::Value, overrides: &serde_json::Value) {
-    match (config, overrides) {
-        (serde_json::Value::Object(c), serde_json::Value::Object(o)) => {
-            for (k, v) in o {
-                merge_json(c.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (c, o) => *c = o.clone(),
-    }
-}
-
-/// `tributary delta optimize|vacuum FILE SINK`: an instance of the pipeline's `delta` sink
-/// that lands nothing and runs the maintenance when it closes.
-fn delta(command: DeltaCommand) -> anyhow::Result<u8> {
-    let overrides = delta_overrides(&command);
-    let (DeltaCommand::Optimize { file, sink } | DeltaCommand::Vacuum { file, sink, .. }) = command;
-    let (pipeline, registry) = match config::load(&file) {
-        Ok(p) => p,
-        Err(e) => return Ok(config_failed(&e)),
-    };
-    let Some(spec) = pipeline.sinks.iter().find(|s| s.name == sink) else {
-        let names: Vec<&str> = pipeline.sinks.iter().map(|s| s.name.as_str()).collect();
-        eprintln!(
-            "error: {} has no sink `{sink}` (its sinks: {})",
-            file.display(),
-            names.join(", ")
-        );
-        return Ok(EXIT_CONFIG);
-    };
-    if spec.type_name != "delta" {
-        eprintln!(
-            "error: {}: sinks.{sink} is a `{}` sink; `tributary delta` maintains `delta` sinks",
-            file.display(),
-            spec.type_name
-        );
-        return Ok(EXIT_CONFIG);
-    }
-    let Some(lib) = registry.get("delta") else {
-        eprintln!("error: the `delta` plugin was not found on the plugin path");
-        return Ok(EXIT_CONFIG);
-    };
-    let mut cfg = spec.config.clone();
-    merge_json(&mut cfg, &overrides);
-    let ctx = tributary_plugin_sdk::CreateContext {
-        component: sink.clone(),
-        pipeline: pipeline.header.name.clone(),
-        data_dir: String::new(),
-        resume: false,
-        run_id: format!("delta-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")),
-        shard: String::new(),
-    };
-    let outcome = lib
-        .create_sink(&cfg, &ctx)
-        .and_then(|mut s| tributary_plugin_sdk::Sink::close(&mut s));
-    match outcome {
-        Ok(ack) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::Value::Object(ack.metrics))?
-            );
-            Ok(EXIT_OK)
-        }
-        Err(e) => {
-            eprintln!("error: sinks.{sink}: {e}");
-            Ok(EXIT_RUNTIME)
-        }
-    }
 }
 
 fn sim(addr: std::net::SocketAddr, config: tributary_cxone_sim::SimConfig) -> anyhow::Result<u8> {

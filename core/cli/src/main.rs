@@ -4,6 +4,7 @@
 //! call the engine, print a summary, map errors to documented exit codes.
 
 mod commands;
+mod delta;
 mod output;
 mod state;
 mod tap;

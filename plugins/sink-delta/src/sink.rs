@@ -11,6 +11,7 @@ use deltalake_core::parquet::basic::{Compression, ZstdLevel};
 use deltalake_core::parquet::file::properties::WriterProperties;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
+use futures::StreamExt as _;
 use sha2::Digest as _;
 use tributary_plugin_sdk::{
     Ack, Checkpoint, CreateContext, LandedFile, PluginInfo, Result as PluginResult, Sink,
@@ -219,13 +220,21 @@ impl DeltaSink {
                     add.path
                 ))
             })?;
-            let bytes = store
+            // Streamed through the hash: a file is never held whole in memory.
+            let mut chunks = store
                 .get(&path)
                 .await
                 .map_err(|e| Error::delta("reading back a data file", &self.cfg.url, e.into()))?
-                .bytes()
-                .await
-                .map_err(|e| Error::delta("reading back a data file", &self.cfg.url, e.into()))?;
+                .into_stream();
+            let mut hasher = sha2::Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Error::delta("reading back a data file", &self.cfg.url, e.into())
+                })?;
+                size += chunk.len() as u64;
+                hasher.update(&chunk);
+            }
             let rows = add
                 .get_stats()
                 .ok()
@@ -234,8 +243,8 @@ impl DeltaSink {
             files.push(LandedFile {
                 path: format!("{base}/{}", add.path),
                 rows,
-                bytes: bytes.len() as u64,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                bytes: size,
+                sha256: hex::encode(hasher.finalize()),
             });
         }
         Ok(files)
