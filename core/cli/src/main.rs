@@ -141,8 +141,8 @@ pub enum Command {
         file: std::path::PathBuf,
         /// A source or transform, optionally with an output: `cxone`, `checked`, `checked.invalid`.
         component: String,
-        /// Stop after this many records.
-        #[arg(long, default_value_t = 20)]
+        /// Stop after this many records (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
         limit: u64,
         /// How to print them.
         #[arg(long, value_enum, default_value = "table")]
