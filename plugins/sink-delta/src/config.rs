@@ -46,6 +46,13 @@ pub struct DeltaConfig {
     /// `134217728` (128 MiB).
     #[serde(default = "default_target_file_bytes")]
     pub target_file_bytes: u64,
+    /// At most this many partitions are written at once. A window that reaches more (a
+    /// 90-day window partitioned by day) finishes the open files first and starts new ones,
+    /// which bounds memory (each open partition holds its file's buffers, about 2 MiB); in
+    /// a time-ordered export each day still gets one file, the day at the boundary two.
+    /// Example: `16`.
+    #[serde(default = "default_max_open_partitions")]
+    pub max_open_partitions: usize,
     /// How often a window's commit is retried when another writer (another shard) committed
     /// first. Appends never conflict with appends, so a retry only re-reads the log.
     /// Example: `25`.
@@ -119,6 +126,9 @@ fn default_compression() -> String {
 fn default_target_file_bytes() -> u64 {
     128 * 1024 * 1024
 }
+fn default_max_open_partitions() -> usize {
+    16
+}
 fn default_commit_retries() -> usize {
     25
 }
@@ -161,6 +171,8 @@ pub struct Validated {
     pub compression: Codec,
     /// Roll threshold within a window.
     pub target_file_bytes: u64,
+    /// Partitions written at once.
+    pub max_open_partitions: usize,
     /// Commit retries on a conflict.
     pub commit_retries: usize,
     /// Compaction.
@@ -207,6 +219,12 @@ impl DeltaConfig {
                 "must be at least 1 (default 134217728)",
             ));
         }
+        if self.max_open_partitions == 0 {
+            return Err(Error::config(
+                "max_open_partitions",
+                "must be at least 1 (default 16)",
+            ));
+        }
         if self.optimize.target_file_bytes == 0 {
             return Err(Error::config(
                 "optimize.target_file_bytes",
@@ -226,6 +244,7 @@ impl DeltaConfig {
             schema_mode,
             compression,
             target_file_bytes: self.target_file_bytes,
+            max_open_partitions: self.max_open_partitions,
             commit_retries: self.commit_retries,
             optimize: self.optimize,
             vacuum: self.vacuum,

@@ -134,6 +134,53 @@ pub fn prepare(batch: &RecordBatch, partitions: &[PartitionSpec]) -> Result<Reco
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// The distinct partitions (`date=2023-01-15/direction=inbound`) the rows of a prepared
+/// batch fall in; empty without partitions.
+///
+/// # Errors
+/// When a partition column is missing (the batch was not prepared) or cannot be displayed.
+pub fn partition_keys(
+    batch: &RecordBatch,
+    partitions: &[PartitionSpec],
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    if partitions.is_empty() || batch.num_rows() == 0 {
+        return Ok(out);
+    }
+    let columns = partitions
+        .iter()
+        .map(|p| {
+            batch.column_by_name(p.key()).ok_or_else(|| {
+                Error::Batch(format!(
+                    "partition column `{}` is not in the batch",
+                    p.key()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The common case, one `date` column: distinct days without formatting every row.
+    if let [c] = columns.as_slice()
+        && let Some(days) = c.as_any().downcast_ref::<Date32Array>()
+    {
+        let distinct: std::collections::BTreeSet<Option<i32>> = days.iter().collect();
+        out.extend(distinct.into_iter().map(|d| format!("{d:?}")));
+        return Ok(out);
+    }
+    let opts = arrow_cast::display::FormatOptions::default();
+    let formatters = columns
+        .iter()
+        .map(|c| arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &opts))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        let key: Vec<String> = formatters
+            .iter()
+            .map(|f| f.value(row).to_string())
+            .collect();
+        out.insert(key.join("/"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +223,26 @@ mod tests {
         let h = out.column_by_name("hour").unwrap().as_string::<i32>();
         assert_eq!(h.value(0), "2023-01-15T23");
         assert!(h.is_null(1) && h.is_null(2));
+    }
+
+    #[test]
+    fn partition_keys_are_the_distinct_partitions() {
+        let ts = TimestampMillisecondArray::from(vec![
+            Some(1_673_776_800_000),
+            Some(1_673_776_900_000),
+            Some(1_673_863_200_000),
+            None,
+        ])
+        .with_timezone("UTC");
+        let batch =
+            RecordBatch::try_from_iter(vec![("startTime", Arc::new(ts) as ArrayRef)]).unwrap();
+        let day = [spec("startTime", Some(Granularity::Day))];
+        let keys = partition_keys(&prepare(&batch, &day).unwrap(), &day).unwrap();
+        assert_eq!(keys.len(), 3, "two days and the null partition: {keys:?}");
+        let hour = [spec("startTime", Some(Granularity::Hour))];
+        let keys = partition_keys(&prepare(&batch, &hour).unwrap(), &hour).unwrap();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert!(partition_keys(&batch, &[]).unwrap().is_empty());
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct DeltaSink {
     rows: u64,
     /// Columns added to the table in the current window (`schema_mode: merge`).
     added_columns: Vec<String>,
+    /// Partitions the open writer has files open in (bounded by `max_open_partitions`).
+    open_partitions: std::collections::BTreeSet<String>,
+    /// Times the open files were finished early to stay within `max_open_partitions`.
+    finished_early: u64,
     closed: bool,
 }
 
@@ -101,6 +105,8 @@ impl DeltaSink {
             pending: Vec::new(),
             rows: 0,
             added_columns: Vec::new(),
+            open_partitions: std::collections::BTreeSet::new(),
+            finished_early: 0,
             closed: false,
         })
     }
@@ -163,13 +169,7 @@ impl DeltaSink {
                 }
                 // Files written so far keep the old schema (readers see the new columns
                 // as null there); they are committed with the rest of the window.
-                if let Some(mut w) = self.writer.take() {
-                    let adds = w
-                        .flush()
-                        .await
-                        .map_err(|e| Error::delta("finishing data files", &url, e))?;
-                    self.pending.extend(adds);
-                }
+                self.finish_open_files().await?;
                 table::add_columns(&mut self.table, &new, &url).await?;
                 self.added_columns.extend(names);
                 let schema = table::arrow_schema(&self.table, &url)?;
@@ -195,13 +195,37 @@ impl DeltaSink {
         Ok(())
     }
 
+    /// Finishes the open data files (kept for the window's commit); the next write opens
+    /// new ones.
+    async fn finish_open_files(&mut self) -> Result<()> {
+        if let Some(mut w) = self.writer.take() {
+            let adds = w
+                .flush()
+                .await
+                .map_err(|e| Error::delta("finishing data files", &self.cfg.url, e))?;
+            self.pending.extend(adds);
+        }
+        self.open_partitions.clear();
+        Ok(())
+    }
+
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 || batch.num_columns() == 0 {
             return Ok(());
         }
         let prepared = prepare::prepare(batch, &self.cfg.partition_by)?;
-        let converted = convert::to_delta(&prepared)?;
         let rt = std::sync::Arc::clone(&self.rt);
+        let keys = prepare::partition_keys(&prepared, &self.cfg.partition_by)?;
+        let new = keys.difference(&self.open_partitions).count();
+        if new > 0
+            && !self.open_partitions.is_empty()
+            && self.open_partitions.len() + new > self.cfg.max_open_partitions
+        {
+            rt.block_on(self.finish_open_files())?;
+            self.finished_early += 1;
+        }
+        self.open_partitions.extend(keys);
+        let converted = convert::to_delta(&prepared)?;
         rt.block_on(self.write_async(converted))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -264,6 +288,7 @@ impl DeltaSink {
             if let Some(mut w) = self.writer.take() {
                 w.reset();
             }
+            self.open_partitions.clear();
             return Ok(Ack {
                 records: 0,
                 files: Vec::new(),
@@ -279,6 +304,8 @@ impl DeltaSink {
                 w.reset();
             }
             self.pending.clear();
+            self.open_partitions.clear();
+            self.finished_early = 0;
             metrics.insert("already_committed".into(), true.into());
             metrics.insert("transaction_version".into(), v.into());
             return Ok(Ack {
@@ -287,13 +314,11 @@ impl DeltaSink {
                 metrics,
             });
         }
-        let mut adds = std::mem::take(&mut self.pending);
-        if let Some(mut w) = self.writer.take() {
-            adds.extend(
-                w.flush()
-                    .await
-                    .map_err(|e| Error::delta("finishing data files", &url, e))?,
-            );
+        self.finish_open_files().await?;
+        let adds = std::mem::take(&mut self.pending);
+        let early = std::mem::take(&mut self.finished_early);
+        if early > 0 {
+            metrics.insert("files_finished_for_memory".into(), early.into());
         }
         let files = self.landed(&adds).await?;
         let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
