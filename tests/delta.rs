@@ -456,6 +456,37 @@ fn delta_schema_evolution_optimize_and_vacuum() {
     let vacuumed = read_delta(&uri, &serde_json::Value::Null);
     assert_eq!(vacuumed.digest, evolved.digest);
 
+    // While a run holds the pipeline's lease, maintenance is refused (its window's files
+    // are not in the log yet, and a vacuum would delete them).
+    let lease = tmp.path().join("state/dlschema/lease.json");
+    let until = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    std::fs::write(
+        &lease,
+        serde_json::json!({"run_id": "r-live", "host": "another-host", "pid": 1,
+            "acquired_at": chrono::Utc::now().to_rfc3339(), "expires_at": until})
+        .to_string(),
+    )
+    .unwrap();
+    let out = tributary(
+        tmp.path(),
+        &[
+            "delta",
+            "vacuum",
+            merge.to_str().unwrap(),
+            "table",
+            "--retention-hours",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("r-live") && text(&out).contains("holds"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&lease).unwrap();
+
     let out = tributary(
         tmp.path(),
         &["delta", "optimize", p.to_str().unwrap(), "nope"],

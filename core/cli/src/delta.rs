@@ -73,6 +73,23 @@ pub fn delta(command: DeltaCommand) -> anyhow::Result<u8> {
         eprintln!("error: the `delta` plugin was not found on the plugin path");
         return Ok(EXIT_CONFIG);
     };
+    // A running window's files are not in the log yet: a vacuum (above all with a short
+    // retention) would delete them, and compaction would race its commit.
+    let store = tributary_engine::state::StateStore::open(
+        &pipeline.header.state.url,
+        &pipeline.header.name,
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(held) = rt.block_on(crate::state::live_lease(&store))? {
+        eprintln!(
+            "error: {held}: maintain the table when no run of `{}` is going",
+            pipeline.header.name
+        );
+        return Ok(EXIT_RUNTIME);
+    }
+    drop(rt);
     let mut cfg = spec.config.clone();
     merge_json(&mut cfg, &overrides);
     let ctx = tributary_plugin_sdk::CreateContext {

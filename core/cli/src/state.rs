@@ -220,6 +220,30 @@ fn print_view(v: &StateView) {
     }
 }
 
+/// The lease of a run of this pipeline that is going, in words, if one is.
+///
+/// # Errors
+/// When the state store cannot be read.
+pub async fn live_lease(store: &StateStore) -> anyhow::Result<Option<String>> {
+    for key in store
+        .keys()
+        .await?
+        .iter()
+        .filter(|k| k.starts_with("lease"))
+    {
+        if let Some(v) = store.read(key).await? {
+            let lease: LeaseRecord = serde_json::from_value(v)?;
+            if lease.live() {
+                return Ok(Some(format!(
+                    "run {} on {} (pid {}) holds {key} until {}",
+                    lease.run_id, lease.host, lease.pid, lease.expires_at
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// `tributary state show FILE [--json]`.
 pub fn show(file: &std::path::Path, json: bool) -> anyhow::Result<u8> {
     let pipeline = match load(file) {
@@ -311,18 +335,12 @@ pub fn reset(file: &std::path::Path, what: ResetWhat, yes: bool) -> anyhow::Resu
         .build()?;
     let keys = rt.block_on(store.keys())?;
     // A live run would write its own progress over the reset; refuse while one holds a lease.
-    for key in keys.iter().filter(|k| k.starts_with("lease")) {
-        if let Some(v) = rt.block_on(store.read(key))? {
-            let lease: LeaseRecord = serde_json::from_value(v)?;
-            if lease.live() {
-                eprintln!(
-                    "error: run {} on {} (pid {}) holds {key} until {}: reset the state when no run \
-                     of `{}` is going",
-                    lease.run_id, lease.host, lease.pid, lease.expires_at, header.name
-                );
-                return Ok(EXIT_RUNTIME);
-            }
-        }
+    if let Some(held) = rt.block_on(live_lease(&store))? {
+        eprintln!(
+            "error: {held}: reset the state when no run of `{}` is going",
+            header.name
+        );
+        return Ok(EXIT_RUNTIME);
     }
     let doomed = match keys_to_delete(&what, &keys) {
         Ok(d) => d,

@@ -103,6 +103,17 @@ impl StateStore {
         }
     }
 
+    /// Every object under `rel` (relative to the store's prefix).
+    async fn list(&self, rel: &str) -> Result<Vec<object_store::ObjectMeta>, EngineError> {
+        let prefix = self.loc.child(rel);
+        self.loc
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     async fn put_json<T: Serialize>(&self, rel: &str, value: &T) -> Result<(), EngineError> {
         let path = self.loc.child(&format!("{}/{rel}", self.pipeline));
         let bytes = serde_json::to_vec_pretty(value).map_err(|e| self.err(e))?;
@@ -119,14 +130,7 @@ impl StateStore {
     /// # Errors
     /// When the store cannot be listed.
     pub async fn completed_windows(&self) -> Result<BTreeSet<String>, EngineError> {
-        let prefix = self.loc.child(&format!("{}/windows", self.pipeline));
-        let list: Vec<_> = self
-            .loc
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let list = self.list(&format!("{}/windows", self.pipeline)).await?;
         Ok(list
             .into_iter()
             .filter_map(|m| {
@@ -152,14 +156,7 @@ impl StateStore {
     /// # Errors
     /// When the store cannot be written.
     pub async fn clear_windows(&self) -> Result<(), EngineError> {
-        let prefix = self.loc.child(&format!("{}/windows", self.pipeline));
-        let list: Vec<_> = self
-            .loc
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let list = self.list(&format!("{}/windows", self.pipeline)).await?;
         for m in list {
             self.loc
                 .store
@@ -269,13 +266,7 @@ impl StateStore {
     /// When the store cannot be listed.
     pub async fn keys(&self) -> Result<Vec<String>, EngineError> {
         let prefix = self.loc.child(&self.pipeline);
-        let list: Vec<_> = self
-            .loc
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let list = self.list(&self.pipeline).await?;
         let mut keys: Vec<String> = list
             .into_iter()
             .filter_map(|m| {
