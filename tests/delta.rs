@@ -234,22 +234,10 @@ fn delta_crash_and_resume_commits_each_window_once() {
         if kills >= 5 {
             break;
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = std::time::Duration::from_millis(300 + x % 1200);
+        let delay = std::time::Duration::from_millis(300 + util::xorshift(&mut x) % 1200);
         let resume: &[&str] = if attempt > 0 { &["--resume"] } else { &[] };
         let mut child = spawn(tmp.path(), &p, resume);
-        let deadline = std::time::Instant::now() + delay;
-        let mut exited = None;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        match exited {
+        match util::exit_within(&mut child, delay) {
             // Finished before the kill: the checks below still hold; stop killing.
             Some(status) => {
                 assert!(

@@ -622,21 +622,9 @@ fn crash_and_resume_lands_everything_exactly_once() {
         if kills >= 10 {
             break;
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = 150 + x % 900;
+        let delay = std::time::Duration::from_millis(150 + util::xorshift(&mut x) % 900);
         let mut child = spawn_run(tmp.path(), &p, attempt > 0);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(delay);
-        let mut exited = None;
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        match exited {
+        match util::exit_within(&mut child, delay) {
             Some(status) => {
                 // It finished before the kill: start over from scratch so kills keep landing mid-run.
                 assert!(

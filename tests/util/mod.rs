@@ -135,3 +135,26 @@ pub fn truth(seed: u64, per_day: u32, start: &str, end: &str) -> Vec<String> {
         .map(|r| r.id)
         .collect()
 }
+
+/// The next number of a xorshift sequence: reproducible pseudo-random kill moments.
+pub fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// The child's exit status if it exits within `within`, else `None` (it still runs).
+pub fn exit_within(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}

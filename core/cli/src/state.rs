@@ -52,13 +52,6 @@ struct StateView {
     cursors: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The shard named by a state key suffix (`-shard-0-of-3` → `0/3`).
-fn shard_of(suffix: &str) -> Option<Shard> {
-    let rest = suffix.strip_prefix("-shard-")?;
-    let (k, n) = rest.split_once("-of-")?;
-    format!("{k}/{n}").parse().ok()
-}
-
 fn shard_name(s: Shard) -> String {
     format!("{}/{}", s.index, s.count)
 }
@@ -104,7 +97,7 @@ async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<State
                 continue;
             };
             let run: RunRecord = serde_json::from_value(v)?;
-            let shard = shard_of(suffix);
+            let shard = Shard::from_suffix(suffix);
             let mine = match shard {
                 Some(s) => tributary_engine::run::plan(pipeline, today, Some(s)).await?,
                 None => plan.clone(),
@@ -121,7 +114,9 @@ async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<State
             };
             let lease: LeaseRecord = serde_json::from_value(v)?;
             leases.push(LeaseView {
-                shard: shard_of(suffix).map(shard_name).unwrap_or_default(),
+                shard: Shard::from_suffix(suffix)
+                    .map(shard_name)
+                    .unwrap_or_default(),
                 live: lease.live(),
                 lease,
             });
@@ -416,11 +411,11 @@ mod tests {
     #[test]
     fn shard_suffixes_parse() {
         assert_eq!(
-            shard_of("-shard-2-of-3").map(shard_name),
+            Shard::from_suffix("-shard-2-of-3").map(shard_name),
             Some("2/3".into())
         );
-        assert!(shard_of("").is_none());
-        assert!(shard_of("-shard-3-of-3").is_none());
+        assert!(Shard::from_suffix("").is_none());
+        assert!(Shard::from_suffix("-shard-3-of-3").is_none());
     }
 
     #[test]

@@ -23,17 +23,10 @@ pub struct ConnectCheck {
 }
 
 fn check(component: String, outcome: Result<String, String>) -> ConnectCheck {
-    match outcome {
-        Ok(detail) => ConnectCheck {
-            component,
-            detail,
-            ok: true,
-        },
-        Err(detail) => ConnectCheck {
-            component,
-            detail,
-            ok: false,
-        },
+    ConnectCheck {
+        component,
+        ok: outcome.is_ok(),
+        detail: outcome.unwrap_or_else(|e| e),
     }
 }
 

@@ -61,6 +61,12 @@ impl Shard {
     pub fn suffix(&self) -> String {
         format!("-shard-{}-of-{}", self.index, self.count)
     }
+
+    /// The shard a state key suffix names (the inverse of [`Shard::suffix`]).
+    pub fn from_suffix(suffix: &str) -> Option<Shard> {
+        let (k, n) = suffix.strip_prefix("-shard-")?.split_once("-of-")?;
+        format!("{k}/{n}").parse().ok()
+    }
 }
 
 /// Progress callbacks (the CLI draws bars from them).
