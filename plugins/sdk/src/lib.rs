@@ -44,7 +44,8 @@
 //! export_plugin!(sink Counter);
 //! ```
 //!
-//! The `host` feature holds the loading side used by the engine.
+//! The `host` feature holds the loading side used by the engine; the `testing` feature, the
+//! contract suites every plugin's tests run (module `testing`).
 #![warn(missing_docs)]
 #![deny(
     unsafe_op_in_unsafe_fn,
@@ -57,6 +58,8 @@ mod copy;
 mod error;
 mod plugin;
 pub mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use copy::deep_copy;
