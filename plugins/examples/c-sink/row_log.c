@@ -1,8 +1,9 @@
 /*
  * row_log: a Tributary sink written in C, with no Rust at all.
  *
- * Config: {"path": "/some/file.log"}. At each window end it appends one line
- * "<window_id> <rows>" to the file, and acknowledges the rows. Build:
+ * Config: {"path": "/some/file.log"}. At each window end it writes the line
+ * "<window_id> <rows>" to the file (replacing the window's line from an earlier run, so a
+ * re-run does not count a window twice), and acknowledges the rows. Build:
  *
  *     cc -shared -fPIC -I ../../sdk/include -o librow_log.so row_log.c
  */
@@ -61,7 +62,7 @@ static int32_t create(const uint8_t *config, size_t config_len, const uint8_t *c
   (void)context; (void)context_len;
   char *path = json_string(config, config_len, "path");
   if (!path) {
-    set_buffer(error, "missing key `path`: the file row_log appends to");
+    set_buffer(error, "missing key `path`: the file row_log writes its lines to");
     return 1;
   }
   RowLog *self = (RowLog *)calloc(1, sizeof(RowLog));
@@ -82,16 +83,44 @@ static int32_t write_batch(void *instance, struct ArrowArray *array, const struc
   return TRIBUTARY_OK;
 }
 
+/* Writes the log again without the lines of `window`, then adds "<window> <rows>", through a
+ * temporary file renamed over the log: a window landed again (a re-run, or --resume of a
+ * window another sink had not acknowledged) replaces its line instead of adding a second. */
+static int replace_line(const char *path, const char *window, long long rows) {
+  size_t n = strlen(path) + 5;
+  char *tmp = (char *)malloc(n);
+  if (!tmp) return -1;
+  snprintf(tmp, n, "%s.tmp", path);
+  FILE *out = fopen(tmp, "w");
+  if (!out) { free(tmp); return -1; }
+  FILE *in = fopen(path, "r");
+  if (in) {
+    char line[4096];
+    size_t w = strlen(window);
+    int at_start = 1; /* a line longer than the buffer arrives in pieces */
+    while (fgets(line, sizeof line, in)) {
+      int same = at_start && strncmp(line, window, w) == 0 && line[w] == ' ';
+      if (!same) fputs(line, out);
+      at_start = strchr(line, '\n') != NULL;
+    }
+    fclose(in);
+  }
+  fprintf(out, "%s %lld\n", window, rows);
+  int failed = ferror(out);
+  failed |= fclose(out) != 0;
+  if (failed || rename(tmp, path) != 0) { remove(tmp); free(tmp); return -1; }
+  free(tmp);
+  return 0;
+}
+
 static int32_t flush(void *instance, const uint8_t *checkpoint, size_t checkpoint_len,
                      TributaryEmitFn emit, void *emit_ctx, TributaryBuffer *ack, TributaryBuffer *error) {
   (void)emit; (void)emit_ctx;
   RowLog *self = (RowLog *)instance;
   char *window = json_string(checkpoint, checkpoint_len, "window_id");
-  FILE *f = fopen(self->path, "a");
-  if (!f) { free(window); set_buffer(error, "cannot open the log file for appending"); return 4; }
-  fprintf(f, "%s %lld\n", window ? window : "?", (long long)self->rows);
-  fclose(f);
+  int failed = replace_line(self->path, window ? window : "?", (long long)self->rows);
   free(window);
+  if (failed) { set_buffer(error, "cannot write the log file (is its directory writable?)"); return 4; }
   char text[64];
   snprintf(text, sizeof text, "{\"records\": %lld}", (long long)self->rows);
   set_buffer(ack, text);
@@ -120,7 +149,7 @@ static const TributaryPluginV1 DESCRIPTOR = {
     0,
     "row_log",
     "0.1.0",
-    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File to append to.\"}},"
+    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File to write one line per window to.\"}},"
     "\"required\":[\"path\"],\"additionalProperties\":false}",
     create,
     NULL,

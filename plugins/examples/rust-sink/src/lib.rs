@@ -1,5 +1,7 @@
 //! `jsonl_count`: an example custom sink. It writes one JSON line per window to a file:
-//! `{"window": "...", "rows": 1234, "columns": ["id", ...]}`.
+//! `{"window": "...", "rows": 1234, "columns": ["id", ...]}`. A window landed again (a re-run,
+//! or `--resume` of a window another sink had not acknowledged) replaces its line, so no
+//! window is counted twice.
 
 use std::io::Write;
 
@@ -55,16 +57,35 @@ impl Sink for JsonlCount {
     }
 
     fn flush(&mut self, checkpoint: &Checkpoint) -> Result<Ack> {
-        let line = tributary_plugin_sdk::serde_json::json!({
+        use tributary_plugin_sdk::serde_json::{Value, json};
+        let io = |what: &str, e: std::io::Error| {
+            PluginError::runtime(format!("cannot {what} {}: {e}", self.path))
+        };
+        // The lines of other windows, kept; this window's earlier line, if any, dropped.
+        let earlier = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io("read", e)),
+        };
+        let mut text: String = earlier
+            .lines()
+            .filter(|l| {
+                tributary_plugin_sdk::serde_json::from_str::<Value>(l)
+                    .map_or(true, |v| v["window"] != checkpoint.window_id.as_str())
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let line = json!({
             "window": checkpoint.window_id, "rows": self.rows, "columns": self.columns,
         });
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| PluginError::runtime(format!("cannot open {}: {e}", self.path)))?;
-        writeln!(f, "{line}")
-            .map_err(|e| PluginError::runtime(format!("cannot write {}: {e}", self.path)))?;
+        text.push_str(&format!("{line}\n"));
+        // Written beside the file and renamed over it: a crash leaves the old file or the new.
+        let tmp = format!("{}.tmp", self.path);
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io("write", e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| io("replace", e))?;
         Ok(Ack {
             records: std::mem::take(&mut self.rows),
             ..Ack::default()
@@ -77,3 +98,47 @@ impl Sink for JsonlCount {
 }
 
 export_plugin!(sink JsonlCount);
+
+#[cfg(test)]
+mod tests {
+    use tributary_plugin_sdk::testing::SinkContract;
+    use tributary_plugin_sdk::{CreateContext, PluginInfo, Sink};
+
+    use super::{Config, JsonlCount};
+
+    /// Records in the file: the `rows` of every line.
+    pub(crate) fn landed(path: &std::path::Path) -> u64 {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: tributary_plugin_sdk::serde_json::Value =
+                    tributary_plugin_sdk::serde_json::from_str(l).unwrap();
+                v["rows"].as_u64().unwrap()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn meets_the_sink_contract() {
+        let dir = std::env::temp_dir().join(format!("jsonl-contract-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("windows.jsonl");
+        let make = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move || -> tributary_plugin_sdk::Result<Box<dyn Sink>> {
+                let config = Config { path: path.clone() };
+                Ok(Box::new(JsonlCount::create(
+                    config,
+                    &CreateContext::default(),
+                )?))
+            }
+        };
+        let report = SinkContract::new(make(&file))
+            .landed_rows(|| landed(&file))
+            .failing(make(&dir.join("missing/windows.jsonl")))
+            .run();
+        std::fs::remove_dir_all(&dir).unwrap();
+        report.assert_ok();
+    }
+}
