@@ -167,10 +167,7 @@ impl<'a> Suite<'a> {
         Self::create(&mut self.make, "create")
     }
 
-    fn create(
-        make: &mut MakeSubject<'a>,
-        what: &str,
-    ) -> std::result::Result<Inst, Fail> {
+    fn create(make: &mut MakeSubject<'a>, what: &str) -> std::result::Result<Inst, Fail> {
         match catch_unwind(AssertUnwindSafe(make)) {
             Ok(Ok(s)) => Ok(Inst(Some(s))),
             Ok(Err(e)) => Err(format!("{what} failed: {e}")),
@@ -648,9 +645,7 @@ pub(super) fn run_sink<'a>(
     common: Common<'a>,
 ) -> Report {
     let wrap = |s: Box<dyn Sink>| Box::new(SinkSubject(s)) as Box<dyn Subject>;
-    let failing = failing.map(|mut f| {
-        Box::new(move || f().map(wrap)) as MakeSubject<'a>
-    });
+    let failing = failing.map(|mut f| Box::new(move || f().map(wrap)) as MakeSubject<'a>);
     Suite {
         rules: Rules::Sink,
         make: Box::new(move || make().map(wrap)),
@@ -672,9 +667,7 @@ pub(super) fn run_transform<'a>(
     common: Common<'a>,
 ) -> Report {
     let wrap = |t: Box<dyn Transform>| Box::new(TransformSubject(t)) as Box<dyn Subject>;
-    let failing = failing.map(|mut f| {
-        Box::new(move || f().map(wrap)) as MakeSubject<'a>
-    });
+    let failing = failing.map(|mut f| Box::new(move || f().map(wrap)) as MakeSubject<'a>);
     Suite {
         rules: Rules::Transform(rules),
         make: Box::new(move || make().map(wrap)),

@@ -1,6 +1,9 @@
-//! Integration tests of the arrow sink: pyarrow reads the files back; the `.so` through the SDK host.
+//! Integration tests of the arrow sink: pyarrow reads the files back; the `.so` through the SDK host;
+//! the SDK's sink contract (in-process and through the `.so`).
 // Test helpers outside #[test] fns: clippy.toml's allow-*-in-tests does not reach them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod contract;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
