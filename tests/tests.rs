@@ -8,6 +8,7 @@ mod connect;
 mod delta;
 mod deploy;
 mod faults;
+mod file_source;
 mod overlap;
 mod real_tenant;
 mod util;

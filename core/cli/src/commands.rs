@@ -93,10 +93,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Sim { addr, config } => sim(addr, *config),
         Command::Test { files } => Ok(unit_tests(&files)),
         Command::Schema { markdown } => {
-            let (registry, _) = Registry::discover(
+            let registry = Registry::discover(
                 &Default::default(),
                 std::env::var("TRIBUTARY_PLUGIN_PATH").ok().as_deref(),
-            );
+            )
+            .0
+            .with_sources(crate::sources::builtin());
             if markdown {
                 print!("{}", config::reference_markdown(&registry));
             } else {
@@ -111,7 +113,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn validate(file: &std::path::Path) -> u8 {
-    match config::load(file) {
+    match crate::sources::load(file) {
         Ok((p, _)) => {
             println!(
                 "{}: ok ({} source, {} transforms, {} sinks)",
@@ -128,7 +130,7 @@ fn validate(file: &std::path::Path) -> u8 {
 
 /// `validate --connect`: each endpoint a run would use, reached and reported.
 fn validate_connect(file: &std::path::Path) -> anyhow::Result<u8> {
-    let (pipeline, registry) = match config::load(file) {
+    let (pipeline, registry) = match crate::sources::load(file) {
         Ok(p) => p,
         Err(e) => return Ok(config_failed(&e)),
     };
@@ -153,70 +155,82 @@ fn validate_connect(file: &std::path::Path) -> anyhow::Result<u8> {
 }
 
 fn plan(file: &std::path::Path, shard: Option<Shard>, json: bool) -> anyhow::Result<u8> {
-    let (pipeline, _) = match config::load(file) {
+    let (pipeline, _) = match crate::sources::load(file) {
         Ok(p) => p,
         Err(e) => return Ok(config_failed(&e)),
     };
     let rt = runtime()?;
     let today = chrono::Utc::now().date_naive();
-    let windows = match rt.block_on(tributary_engine::run::plan(&pipeline, today, shard)) {
-        Ok(w) => w,
+    let planned = rt.block_on(async {
+        let (spec, source) = tributary_engine::source::create(&pipeline).await?;
+        let windows = source
+            .plan(today)
+            .map_err(|e| tributary_engine::source::source_error(spec, e))?;
+        Ok::<_, EngineError>((
+            spec,
+            source,
+            tributary_engine::source::shard_of(windows, shard),
+        ))
+    });
+    let (spec, source, windows) = match planned {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(e.exit_code());
         }
     };
-    let Some((spec, cfg)) = pipeline.sources.first() else {
-        return Ok(EXIT_CONFIG);
-    };
-    let requests = |w: &tributary_cxone::Window| {
-        tributary_cxone::requests::planned_requests(cfg, w).unwrap_or_default()
-    };
+    let about = source.describe();
     if json {
         let list: Vec<serde_json::Value> = windows
             .iter()
-            .map(|w| serde_json::json!({"window_id": w.id(), "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339(), "requests": requests(w)}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "source": spec.name,
-                "api": cfg.api,
-                "auth": tributary_cxone::requests::auth_summary(cfg),
-                "windows": list
-            }))?
-        );
-    } else {
-        println!(
-            "{} windows for sources.{} (api: {}):",
-            windows.len(),
-            spec.name,
-            serde_json::to_value(cfg.api)?.as_str().unwrap_or_default()
-        );
-        for w in &windows {
-            println!(
-                "  {}  {} → {}",
-                w.id(),
-                w.start.to_rfc3339(),
-                w.end.to_rfc3339()
-            );
-        }
-        println!("\nauth: {}", tributary_cxone::requests::auth_summary(cfg));
-        if let Some(first) = windows.first() {
-            println!("\nrequests of the first window:");
-            for r in requests(first) {
-                let query = r
-                    .query
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("&");
-                let sep = if query.is_empty() { "" } else { "?" };
-                println!("  {} {}{sep}{query}\n      {}", r.method, r.path, r.note);
-                if let Some(b) = &r.body {
-                    println!("      {}", serde_json::to_string(b)?);
+            .map(|w| {
+                let mut v = serde_json::json!({"window_id": w.id, "start": w.start.to_rfc3339(), "end": w.end.to_rfc3339()});
+                if let (Some(o), serde_json::Value::Object(extra)) = (v.as_object_mut(), source.describe_window(w).0) {
+                    o.extend(extra);
                 }
-            }
+                v
+            })
+            .collect();
+        let mut out = serde_json::Map::new();
+        out.insert("source".into(), spec.spec.name.clone().into());
+        out.insert("type".into(), spec.factory.type_name().into());
+        out.extend(about);
+        out.insert("windows".into(), list.into());
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{} windows for sources.{} (type: {}):",
+        windows.len(),
+        spec.spec.name,
+        spec.factory.type_name()
+    );
+    for w in &windows {
+        println!(
+            "  {}  {} → {}",
+            w.id,
+            w.start.to_rfc3339(),
+            w.end.to_rfc3339()
+        );
+    }
+    if !about.is_empty() {
+        println!();
+    }
+    for (k, v) in &about {
+        println!(
+            "{k}: {}",
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        );
+    }
+    if let Some(first) = windows.first() {
+        let lines = source.describe_window(first).1;
+        if !lines.is_empty() {
+            println!("\nrequests of the first window:");
+        }
+        for l in lines {
+            println!("  {}", l.replace('\n', "\n  "));
         }
     }
     Ok(EXIT_OK)
@@ -283,7 +297,7 @@ fn run(
     force_unlock: bool,
 ) -> anyhow::Result<u8> {
     let metrics_addr = metrics_out.addr;
-    let (pipeline, registry) = match config::load(file) {
+    let (pipeline, registry) = match crate::sources::load(file) {
         Ok(p) => p,
         Err(e) => return Ok(config_failed(&e)),
     };
@@ -503,7 +517,7 @@ fn audit_verify(path: &std::path::Path, key_env: Option<&str>) -> u8 {
 
 /// `tributary config FILE`: the configuration a run of `file` would use, secrets redacted.
 fn effective_config(file: &std::path::Path, json: bool) -> anyhow::Result<u8> {
-    let (pipeline, _) = match config::load(file) {
+    let (pipeline, _) = match crate::sources::load(file) {
         Ok(p) => p,
         Err(e) => return Ok(config_failed(&e)),
     };
@@ -539,7 +553,7 @@ fn sim(addr: std::net::SocketAddr, config: tributary_cxone_sim::SimConfig) -> an
 fn unit_tests(files: &[std::path::PathBuf]) -> u8 {
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        match tributary_engine::unittest::run_file(file) {
+        match tributary_engine::unittest::run_file(file, &crate::sources::builtin()) {
             Ok(outcomes) => {
                 for o in outcomes {
                     if o.failures.is_empty() {

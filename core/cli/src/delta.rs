@@ -1,7 +1,6 @@
 //! `tributary delta optimize|vacuum FILE SINK`: an instance of the pipeline's `delta` sink
 //! that lands nothing and runs the maintenance when it closes.
 
-use tributary_engine::config;
 use tributary_engine::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME};
 
 use crate::DeltaCommand;
@@ -45,7 +44,7 @@ fn merge_json(config: &mut serde_json::Value, overrides: &serde_json::Value) {
 pub fn delta(command: DeltaCommand) -> anyhow::Result<u8> {
     let overrides = delta_overrides(&command);
     let (DeltaCommand::Optimize { file, sink } | DeltaCommand::Vacuum { file, sink, .. }) = command;
-    let (pipeline, registry) = match config::load(&file) {
+    let (pipeline, registry) = match crate::sources::load(&file) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{e}");

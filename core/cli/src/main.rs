@@ -6,6 +6,7 @@
 mod commands;
 mod delta;
 mod output;
+mod sources;
 mod state;
 mod tap;
 

@@ -68,7 +68,7 @@ impl Bars {
 
     /// Shows what the source waits for, and until when, beside the records (cleared when
     /// it waits for nothing). Without bars the source logs its long waits itself.
-    pub fn waiting(&self, wait: Option<&tributary_cxone::Waiting>) {
+    pub fn waiting(&self, wait: Option<&tributary_engine::Waiting>) {
         if let Some((_, _, r)) = &self.bars {
             r.set_message(match wait {
                 Some(w) => {
@@ -118,10 +118,10 @@ impl Progress for Bars {
             }
         }
     }
-    fn window_done(&self, window: &tributary_cxone::Window, records: u64) {
+    fn window_done(&self, window: &tributary_engine::Window, records: u64) {
         match &self.bars {
             Some((_, w, _)) => w.inc(1),
-            None => tracing::info!(window = %window.id(), records, "window landed"),
+            None => tracing::info!(window = %window.id, records, "window landed"),
         }
     }
 }
@@ -145,7 +145,7 @@ pub fn summary_table(s: &RunSummary) -> String {
         "\nRun {} of pipeline `{}`: {}\n",
         s.run_id,
         s.pipeline,
-        s.status.to_uppercase()
+        s.status.as_str().to_uppercase()
     ));
     out.push_str(&format!(
         "  windows: {} landed of {} planned ({} skipped as already landed)\n",

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Serialize;
-use tributary_engine::config::{self, Pipeline};
+use tributary_engine::config::Pipeline;
 use tributary_engine::lease::LeaseRecord;
 use tributary_engine::run::Shard;
 use tributary_engine::state::{RunRecord, StateStore, WindowRecord};
@@ -57,7 +57,7 @@ fn shard_name(s: Shard) -> String {
 }
 
 fn load(file: &std::path::Path) -> Result<Pipeline, u8> {
-    config::load(file).map(|(p, _)| p).map_err(|e| {
+    crate::sources::load(file).map(|(p, _)| p).map_err(|e| {
         eprint!("{e}");
         EXIT_CONFIG
     })
@@ -66,7 +66,7 @@ fn load(file: &std::path::Path) -> Result<Pipeline, u8> {
 async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<StateView> {
     let today = chrono::Utc::now().date_naive();
     let plan = tributary_engine::run::plan(pipeline, today, None).await?;
-    let planned: Vec<String> = plan.iter().map(|w| w.id()).collect();
+    let planned: Vec<String> = plan.iter().map(|w| w.id.clone()).collect();
     let in_plan: BTreeSet<&str> = planned.iter().map(String::as_str).collect();
     let mut landed = Vec::new();
     let mut outside_plan = Vec::new();
@@ -105,7 +105,7 @@ async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<State
             runs.push(RunView {
                 shard: shard.map(shard_name).unwrap_or_default(),
                 run,
-                landed: mine.iter().filter(|w| landed_ids.contains(&w.id())).count(),
+                landed: mine.iter().filter(|w| landed_ids.contains(&w.id)).count(),
                 planned: mine.len(),
             });
         } else if let Some(suffix) = stem.strip_prefix("lease") {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use tributary_engine::config::{self, ComponentKind, ComponentSpec, InputRef};
+use tributary_engine::config::{ComponentKind, ComponentSpec, InputRef};
 use tributary_engine::plugins::declared_outputs;
 use tributary_engine::run::{NoProgress, RunOptions};
 use tributary_engine::{EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME};
@@ -130,7 +130,7 @@ pub fn tap(
     limit: u64,
     format: TapFormat,
 ) -> anyhow::Result<u8> {
-    let (mut pipeline, registry) = match config::load(file) {
+    let (mut pipeline, registry) = match crate::sources::load(file) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{e}");
@@ -138,13 +138,13 @@ pub fn tap(
         }
     };
     let (component, output) = target.split_once('.').unwrap_or((target, ""));
-    let is_source = pipeline.sources.iter().any(|(s, _)| s.name == component);
+    let is_source = pipeline.sources.iter().any(|s| s.spec.name == component);
     let transform = pipeline.transforms.iter().find(|t| t.name == component);
     if !is_source && transform.is_none() {
         let mut names: Vec<&str> = pipeline
             .sources
             .iter()
-            .map(|(s, _)| s.name.as_str())
+            .map(|s| s.spec.name.as_str())
             .collect();
         names.extend(pipeline.transforms.iter().map(|t| t.name.as_str()));
         eprintln!(
@@ -211,7 +211,7 @@ pub fn tap(
     match result {
         Ok(()) => Ok(EXIT_OK),
         // Stopped by the limit: the run ends as interrupted, which is what was asked.
-        Err(_) if summary.status == "interrupted" => Ok(EXIT_OK),
+        Err(_) if summary.status == tributary_engine::run::RunStatus::Interrupted => Ok(EXIT_OK),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(EXIT_RUNTIME)

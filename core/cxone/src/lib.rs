@@ -46,9 +46,11 @@
 
 pub mod auth;
 mod client;
+pub mod component;
 pub mod config;
 pub mod decode;
 pub mod error;
+mod exposition;
 mod extraction;
 pub mod mapping;
 pub mod metrics;
@@ -60,6 +62,7 @@ pub mod secret;
 pub mod source;
 pub mod window;
 
+pub use component::{CxoneComponent, CxoneFactory};
 pub use config::{
     AccessKeyConfig, ApiDialect, AuthMode, ClientAuth, ConfigProblem, CxoneConfig,
     DataExtractionConfig, DateRangeConfig, ExportFormat, ExtractionDates, RecordShape,

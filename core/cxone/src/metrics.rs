@@ -199,14 +199,7 @@ pub struct SourceMetrics {
     wait_context: Mutex<Option<String>>,
 }
 
-/// A wait of the source: what for, and until when (UTC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Waiting {
-    /// What it waits for, in words (`HTTP 429 from data: Retry-After`).
-    pub what: String,
-    /// When the wait ends.
-    pub until: chrono::DateTime<chrono::Utc>,
-}
+pub use tributary_source::Waiting;
 
 /// Waits this long or longer are also logged (at info), for runs without progress bars.
 const LOGGED_WAIT: Duration = Duration::from_secs(5);

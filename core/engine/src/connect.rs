@@ -1,12 +1,12 @@
 //! `tributary validate --connect`: beyond the static checks, reach every endpoint a run
-//! would use, without landing data: the source's token endpoint with the real credentials
-//! (the built-in simulator when the source has `simulator:`), and every sink's own health
+//! would use, without landing data: the source's own check (for an API, its token endpoint
+//! with the real credentials), and every sink's own health
 //! check (the parquet and delta sinks write and delete a probe object, the webhook sink
 //! reaches its URL, …).
 
 use serde::Serialize;
-use tributary_cxone::CxoneSource;
 use tributary_plugin_sdk::{CreateContext, Sink};
+use tributary_source::SourceContext;
 
 use crate::config::Pipeline;
 use crate::plugins::Registry;
@@ -32,36 +32,25 @@ fn check(component: String, outcome: Result<String, String>) -> ConnectCheck {
 
 async fn source_check(pipeline: &Pipeline) -> Vec<ConnectCheck> {
     let mut out = Vec::new();
-    for (spec, cfg) in &pipeline.sources {
-        let component = format!("sources.{}", spec.name);
-        let mut sim = None;
-        let mut base = None;
-        if let Some(sim_cfg) = &cfg.simulator {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            match tributary_cxone_sim::Simulator::start(sim_cfg.clone(), addr).await {
-                Ok(h) => {
-                    base = Some(h.base_url());
-                    sim = Some(h);
-                }
-                Err(e) => {
-                    out.push(check(
-                        component,
-                        Err(format!("cannot start the built-in simulator: {e}")),
-                    ));
-                    continue;
-                }
+    for spec in &pipeline.sources {
+        let component = format!("sources.{}", spec.spec.name);
+        let ctx = SourceContext {
+            component: spec.spec.name.clone(),
+            pipeline: pipeline.header.name.clone(),
+            saved: Default::default(),
+        };
+        let outcome = match spec.factory.create(&spec.spec.config, ctx) {
+            Ok(mut source) => {
+                let reached = match source.open().await {
+                    Ok(()) => source.check_connection().await,
+                    Err(e) => Err(e),
+                };
+                source.close().await;
+                reached.map_err(|e| e.to_string())
             }
-        }
-        let outcome = match CxoneSource::new(cfg.clone(), base) {
-            Ok(source) => source.check_connection().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let outcome = match (outcome, &sim) {
-            (Ok(d), Some(_)) => Ok(format!("{d} (the built-in simulator)")),
-            (other, _) => other,
-        };
         out.push(check(component, outcome));
-        drop(sim);
     }
     out
 }

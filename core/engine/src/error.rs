@@ -37,7 +37,7 @@ pub enum EngineError {
     /// The source failed.
     #[error("{component}: {message}")]
     Source {
-        /// The component (`sources.cxone`).
+        /// The component (`sources.<name>`).
         component: String,
         /// What failed.
         message: String,

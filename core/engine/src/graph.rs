@@ -36,7 +36,7 @@ pub struct Envelope {
 #[derive(Debug)]
 pub enum Event {
     /// The source finished a window.
-    SourceWindow(tributary_cxone::WindowReport),
+    SourceWindow(tributary_source::WindowEnd),
     /// A component made a window durable (sinks) or reported its metrics (transforms).
     Ack {
         /// Component name.

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tributary_cxone::SourceMetrics;
+use tributary_source::{SourceMetrics, Waiting};
 
 use crate::graph::Stats;
 
@@ -26,7 +26,7 @@ pub struct LiveMetrics {
 struct Inner {
     pipeline: String,
     components: Vec<(String, String, Arc<Stats>)>,
-    source: Option<(String, Arc<SourceMetrics>)>,
+    source: Option<(String, Arc<dyn SourceMetrics>)>,
 }
 
 fn esc(s: &str) -> String {
@@ -43,13 +43,13 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 impl LiveMetrics {
     /// What the source waits for right now (a 429's Retry-After, a backoff, an export or
     /// Data Extraction job to finish, the call spacing), and until when.
-    pub fn waiting(&self) -> Option<tributary_cxone::Waiting> {
+    pub fn waiting(&self) -> Option<Waiting> {
         let g = self.inner.lock().ok()?;
-        g.source.as_ref().and_then(|(_, m)| m.current_wait())
+        g.source.as_ref().and_then(|(_, m)| m.waiting())
     }
 
     /// Starts a run's metrics.
-    pub fn begin(&self, pipeline: &str, source: &str, metrics: Arc<SourceMetrics>) {
+    pub fn begin(&self, pipeline: &str, source: &str, metrics: Arc<dyn SourceMetrics>) {
         if let Ok(mut g) = self.inner.lock() {
             g.pipeline = pipeline.to_string();
             g.source = Some((source.to_string(), metrics));
@@ -118,97 +118,9 @@ impl LiveMetrics {
             }
         }
         if let Some((name, m)) = &g.source {
-            let s = m.snapshot();
-            let src = esc(name);
-            header(
+            m.write_prometheus(
                 &mut out,
-                "tributary_source_requests_total",
-                "counter",
-                "HTTP answers by endpoint and status.",
-            );
-            for (endpoint, statuses) in &s.requests {
-                for (status, n) in statuses {
-                    let _ = writeln!(
-                        out,
-                        "tributary_source_requests_total{{pipeline=\"{p}\",source=\"{src}\",endpoint=\"{}\",status=\"{}\"}} {n}",
-                        esc(endpoint),
-                        esc(status)
-                    );
-                }
-            }
-            for (metric, help, v) in [
-                ("retries", "Requests retried.", s.retries),
-                ("throttled", "429 answers.", s.throttled),
-                (
-                    "spacing_refusals",
-                    "Data Extraction 403 answers: calls closer than the tenant's spacing.",
-                    s.spacing_refusals,
-                ),
-                (
-                    "bad_values",
-                    "Values their column's type cannot hold (landed as null).",
-                    s.bad_values,
-                ),
-                ("server_errors", "5xx answers.", s.server_errors),
-                ("timeouts", "Timeouts and transport errors.", s.timeouts),
-                ("token_refreshes", "Tokens fetched.", s.token_refreshes),
-                ("exports_created", "Export jobs created.", s.exports_created),
-                ("window_splits", "Windows split after a 504.", s.splits),
-                ("pages", "Pages decoded.", s.pages),
-                ("records", "Records decoded.", s.records),
-                (
-                    "extra_fields",
-                    "Unknown fields seen in records.",
-                    s.extra_fields,
-                ),
-                ("bytes", "Response bytes received.", s.bytes),
-            ] {
-                let name = format!("tributary_source_{metric}_total");
-                header(&mut out, &name, "counter", help);
-                let _ = writeln!(out, "{name}{{pipeline=\"{p}\",source=\"{src}\"}} {v}");
-            }
-            header(
-                &mut out,
-                "tributary_source_request_latency_ms",
-                "summary",
-                "Request latency by endpoint.",
-            );
-            for (endpoint, l) in &s.latency_ms {
-                let e = esc(endpoint);
-                for (q, v) in [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms)] {
-                    let _ = writeln!(
-                        out,
-                        "tributary_source_request_latency_ms{{pipeline=\"{p}\",source=\"{src}\",endpoint=\"{e}\",quantile=\"{q}\"}} {v}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "tributary_source_request_latency_ms_sum{{pipeline=\"{p}\",source=\"{src}\",endpoint=\"{e}\"}} {}",
-                    l.mean_ms * l.count as f64
-                );
-                let _ = writeln!(
-                    out,
-                    "tributary_source_request_latency_ms_count{{pipeline=\"{p}\",source=\"{src}\",endpoint=\"{e}\"}} {}",
-                    l.count
-                );
-            }
-            let l = &s.export_job_latency_ms;
-            header(
-                &mut out,
-                "tributary_source_export_job_latency_ms",
-                "summary",
-                "Export job latency, create to completed.",
-            );
-            for (q, v) in [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms)] {
-                let _ = writeln!(
-                    out,
-                    "tributary_source_export_job_latency_ms{{pipeline=\"{p}\",source=\"{src}\",quantile=\"{q}\"}} {v}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tributary_source_export_job_latency_ms_count{{pipeline=\"{p}\",source=\"{src}\"}} {}",
-                l.count
+                &format!("pipeline=\"{p}\",source=\"{}\"", esc(name)),
             );
         }
         out
@@ -222,7 +134,18 @@ mod tests {
     #[test]
     fn renders_components_and_source() {
         let m = LiveMetrics::default();
-        m.begin("p1", "cxone", Arc::new(SourceMetrics::default()));
+        struct Fake;
+        impl SourceMetrics for Fake {
+            fn snapshot(&self) -> serde_json::Value {
+                serde_json::Value::Null
+            }
+            fn write_prometheus(&self, out: &mut String, labels: &str) {
+                out.push_str(&format!(
+                    "# TYPE source_pages_total counter\nsource_pages_total{{{labels}}} 7\n"
+                ));
+            }
+        }
+        m.begin("p1", "src", Arc::new(Fake));
         let st = Arc::new(Stats::default());
         st.records_in.store(5, Ordering::Relaxed);
         st.records_out.store(4, Ordering::Relaxed);
@@ -232,6 +155,9 @@ mod tests {
         assert!(text.contains("tributary_records_in_total{pipeline=\"p1\",component=\"sinks.lake\",type=\"parquet\"} 5"), "{text}");
         assert!(text.contains("tributary_records_out_total{pipeline=\"p1\",component=\"sinks.lake\",type=\"parquet\"} 4"));
         assert!(text.contains("tributary_windows_planned{pipeline=\"p1\"} 3"));
-        assert!(text.contains("# TYPE tributary_source_retries_total counter"));
+        assert!(
+            text.contains("source_pages_total{pipeline=\"p1\",source=\"src\"} 7"),
+            "{text}"
+        );
     }
 }

@@ -10,10 +10,40 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tributary_plugin_sdk::PluginKind;
 use tributary_plugin_sdk::abi::host::{LoadError, PluginLibrary, PluginMeta};
+use tributary_source::SourceCatalog;
 
-use crate::config::PluginsConfig;
+/// One explicitly named plugin file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PluginFile {
+    /// Path of the shared library. Example: `./plugins/libmy_sink.so`.
+    pub path: String,
+    /// Expected SHA-256 (hex) of the file; when set, any other file is refused before it is loaded.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// Where plugins are found.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PluginsConfig {
+    /// Directories searched for plugin libraries, before `TRIBUTARY_PLUGIN_PATH` and the
+    /// directory of the `tributary` executable. Example: `[./plugins]`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Plugin files loaded explicitly, optionally pinned by SHA-256.
+    #[serde(default)]
+    pub files: Vec<PluginFile>,
+    /// Load nothing but the `files` pinned by SHA-256: no directory is searched (not
+    /// `paths`, `TRIBUTARY_PLUGIN_PATH` or the executable's directory) and a file without
+    /// `sha256` is refused. Example: `true`. Default: false.
+    #[serde(default)]
+    pub require_pins: bool,
+}
 
 /// A library that was looked at but not registered.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,10 +63,15 @@ pub struct FileProblem {
     pub error: LoadError,
 }
 
-/// The plugins available to a pipeline, by name.
+/// The component types available to a pipeline: source types of the catalog the caller
+/// passes, and loaded plugins by name.
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: BTreeMap<String, Arc<PluginLibrary>>,
+    /// Source types.
+    pub sources: SourceCatalog,
+    /// Problems with explicitly listed plugin files.
+    pub file_problems: Vec<FileProblem>,
     /// Libraries looked at and not registered (not plugins, shadowed, wrong ABI).
     pub skipped: Vec<Skipped>,
     /// Directories searched, in order.
@@ -148,6 +183,12 @@ impl Registry {
                 }),
             }
         }
+    }
+
+    /// The registry with these source types.
+    pub fn with_sources(mut self, sources: SourceCatalog) -> Registry {
+        self.sources = sources;
+        self
     }
 
     /// Adds an already loaded library (tests, `plugins inspect`).

@@ -260,7 +260,7 @@ impl StateStore {
     }
 
     /// The keys of every state object of this pipeline, relative to its prefix
-    /// (`windows/<id>.json`, `run.json`, `lease-shard-0-of-3.json`, `cursor-cxone.json`, …).
+    /// (`windows/<id>.json`, `run.json`, `lease-shard-0-of-3.json`, `cursor-<source>.json`, …).
     ///
     /// # Errors
     /// When the store cannot be listed.

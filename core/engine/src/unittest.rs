@@ -285,7 +285,10 @@ fn run_case(
 ///
 /// # Errors
 /// When the test file or its pipeline cannot be read or is invalid.
-pub fn run_file(path: &Path) -> Result<Vec<TestOutcome>, EngineError> {
+pub fn run_file(
+    path: &Path,
+    sources: &tributary_source::SourceCatalog,
+) -> Result<Vec<TestOutcome>, EngineError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         EngineError::Usage(format!(
             "{}: cannot read the test file: {e}",
@@ -301,11 +304,18 @@ pub fn run_file(path: &Path) -> Result<Vec<TestOutcome>, EngineError> {
     })?;
     let pipeline_path: PathBuf = path.parent().unwrap_or(Path::new(".")).join(&file.pipeline);
     let (pipeline, registry) =
-        config::load(&pipeline_path).map_err(|e: ConfigErrors| EngineError::Config(e))?;
-    let schema = match pipeline.sources.first() {
-        Some((_, cfg)) => tributary_cxone::output_schema(cfg),
-        None => return Err(EngineError::Usage("the pipeline has no source".into())),
+        crate::load(&pipeline_path, sources).map_err(|e: ConfigErrors| EngineError::Config(e))?;
+    let spec = crate::source::only_source(&pipeline)?;
+    let ctx = tributary_source::SourceContext {
+        component: spec.spec.name.clone(),
+        pipeline: pipeline.header.name.clone(),
+        saved: Default::default(),
     };
+    let schema = spec
+        .factory
+        .create(&spec.spec.config, ctx)
+        .and_then(|s| s.schema())
+        .map_err(|e| crate::source::source_error(spec, e))?;
     Ok(file
         .tests
         .iter()

@@ -38,10 +38,10 @@ sinks:
     };
     let plugin_dir = target_dir();
     let (p1, _) =
-        tributary_engine::config::load_with(&file, &env("s3cr3t-one"), plugin_dir.to_str())
+        tributary_engine::load_with(&file, &env("s3cr3t-one"), plugin_dir.to_str(), &sources())
             .unwrap();
     let (p2, _) =
-        tributary_engine::config::load_with(&file, &env("s3cr3t-two"), plugin_dir.to_str())
+        tributary_engine::load_with(&file, &env("s3cr3t-two"), plugin_dir.to_str(), &sources())
             .unwrap();
     let debug = format!("{p1:?}");
     assert!(!debug.contains("s3cr3t-one"), "secret in Debug: {debug}");
@@ -73,7 +73,8 @@ sinks:
     std::fs::write(&file, yaml).unwrap();
     let plugin_dir = target_dir();
     let none = |_: &str| None;
-    let (p, _) = tributary_engine::config::load_with(&file, &none, plugin_dir.to_str()).unwrap();
+    let (p, _) =
+        tributary_engine::load_with(&file, &none, plugin_dir.to_str(), &sources()).unwrap();
     let shown = p.redacted.to_string();
     assert!(!shown.contains("AUDIT-KEY-VALUE"), "{shown}");
     assert!(!shown.contains("HOOK-SECRET-VALUE"), "{shown}");
@@ -82,7 +83,7 @@ sinks:
     // A secret of the wrong type (a list) in the file, and one through an override.
     let bad = yaml.replace("secret: HOOK-SECRET-VALUE", "secret: [LISTED-SECRET-VALUE]");
     std::fs::write(&file, bad).unwrap();
-    let e = tributary_engine::config::load_with(&file, &none, plugin_dir.to_str())
+    let e = tributary_engine::load_with(&file, &none, plugin_dir.to_str(), &sources())
         .unwrap_err()
         .to_string();
     assert!(
@@ -90,4 +91,8 @@ sinks:
         "{e}"
     );
     assert!(!e.contains("LISTED-SECRET-VALUE"), "{e}");
+}
+
+fn sources() -> tributary_engine::SourceCatalog {
+    tributary_engine::SourceCatalog::new().with(std::sync::Arc::new(tributary_cxone::CxoneFactory))
 }

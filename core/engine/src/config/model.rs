@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::plugins::{PluginFile, PluginsConfig};
+
 fn default_state_url() -> String {
     ".tributary/state".to_string()
 }
@@ -48,35 +50,6 @@ pub struct AuditConfig {
     pub key: Option<tributary_plugin_sdk::Secret>,
 }
 
-/// One explicitly named plugin file.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct PluginFile {
-    /// Path of the shared library. Example: `./plugins/libmy_sink.so`.
-    pub path: String,
-    /// Expected SHA-256 (hex) of the file; when set, any other file is refused before it is loaded.
-    #[serde(default)]
-    pub sha256: Option<String>,
-}
-
-/// Where plugins are found.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct PluginsConfig {
-    /// Directories searched for plugin libraries, before `TRIBUTARY_PLUGIN_PATH` and the
-    /// directory of the `tributary` executable. Example: `[./plugins]`.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Plugin files loaded explicitly, optionally pinned by SHA-256.
-    #[serde(default)]
-    pub files: Vec<PluginFile>,
-    /// Load nothing but the `files` pinned by SHA-256: no directory is searched (not
-    /// `paths`, `TRIBUTARY_PLUGIN_PATH` or the executable's directory) and a file without
-    /// `sha256` is refused. Example: `true`. Default: false.
-    #[serde(default)]
-    pub require_pins: bool,
-}
-
 /// Engine tuning.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -100,7 +73,7 @@ impl Default for EngineConfig {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct PipelineFile {
     /// The pipeline's name; names its state, output manifests and audit entries (and
-    /// local directories, so: letters, digits, `.`, `_`, `-`, no `..`). Example: `cxone-interactions`.
+    /// local directories, so: letters, digits, `.`, `_`, `-`, no `..`). Example: `contact-history`.
     #[schemars(regex(pattern = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
     pub name: String,
     /// Free text.
@@ -118,7 +91,7 @@ pub struct PipelineFile {
     /// Engine tuning.
     #[serde(default)]
     pub engine: EngineConfig,
-    /// Named sources; each has a `type` (`cxone`).
+    /// Named sources; each has a `type` (one of the source types).
     pub sources: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Named transforms; each has a `type` (a transform plugin) and `inputs`.
     #[serde(default)]
@@ -226,8 +199,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// Top-level sections.
     pub header: PipelineFile,
-    /// Sources, by name.
-    pub sources: Vec<(ComponentSpec, tributary_cxone::CxoneConfig)>,
+    /// Sources, with their type.
+    pub sources: Vec<SourceSpec>,
     /// Transforms in topological order.
     pub transforms: Vec<ComponentSpec>,
     /// Sinks.
@@ -236,4 +209,22 @@ pub struct Pipeline {
     pub config_hash: String,
     /// The interpolated configuration with secrets removed (for the audit log).
     pub redacted: serde_json::Value,
+}
+
+/// A source of a validated pipeline: its entry and its type's factory.
+#[derive(Clone)]
+pub struct SourceSpec {
+    /// The entry.
+    pub spec: ComponentSpec,
+    /// Its type.
+    pub factory: std::sync::Arc<dyn tributary_source::SourceFactory>,
+}
+
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec")
+            .field("spec", &self.spec)
+            .field("type", &self.factory.type_name())
+            .finish()
+    }
 }
