@@ -1,6 +1,7 @@
 //! Push-based CSV decoding of Data Extraction downloads: the header row names the
-//! columns (all Utf8; quoted names, `""` escapes, a UTF-8 byte-order mark and padding
-//! removed), then `arrow_csv`'s decoder takes the bytes as they arrive.
+//! columns (all Utf8; read by the `csv` crate, so quoted names may hold commas, `""`
+//! escapes and line breaks; a UTF-8 byte-order mark and padding removed), then
+//! `arrow_csv`'s decoder takes the bytes as they arrive.
 
 /// Longest header row accepted (a body without a newline must not grow memory).
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
@@ -22,7 +23,7 @@ impl CsvStream {
         let mut out = Vec::new();
         if self.decoder.is_none() {
             self.head.extend_from_slice(chunk);
-            let Some(nl) = self.head.iter().position(|b| *b == b'\n') else {
+            let Some(names) = complete_header(&self.head)? else {
                 if self.head.len() > MAX_HEADER_BYTES {
                     return Err(format!(
                         "the CSV header row is longer than {MAX_HEADER_BYTES} bytes: not a CSV download?"
@@ -30,27 +31,28 @@ impl CsvStream {
                 }
                 return Ok(out);
             };
-            let line = String::from_utf8_lossy(self.head.get(..nl).unwrap_or_default())
-                .trim_end_matches('\r')
-                .to_string();
-            let names = split_header(&line);
-            let schema = std::sync::Arc::new(arrow_schema::Schema::new(
-                names
-                    .iter()
-                    .map(|n| arrow_schema::Field::new(n, arrow_schema::DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            ));
-            let d = arrow_csv::ReaderBuilder::new(schema)
-                .with_header(true)
-                .with_batch_size(8192)
-                .build_decoder();
-            self.decoder = Some(d);
+            self.start(&names);
             let all = std::mem::take(&mut self.head);
             self.feed(&all, &mut out)?;
             return Ok(out);
         }
         self.feed(chunk, &mut out)?;
         Ok(out)
+    }
+
+    /// Starts the decoder for the columns `names` (all Utf8); it skips the header row itself.
+    fn start(&mut self, names: &[String]) {
+        let schema = std::sync::Arc::new(arrow_schema::Schema::new(
+            names
+                .iter()
+                .map(|n| arrow_schema::Field::new(n, arrow_schema::DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let d = arrow_csv::ReaderBuilder::new(schema)
+            .with_header(true)
+            .with_batch_size(8192)
+            .build_decoder();
+        self.decoder = Some(d);
     }
 
     fn feed(
@@ -85,9 +87,14 @@ impl CsvStream {
             if self.head.is_empty() {
                 return Ok(out);
             }
-            let mut head = std::mem::take(&mut self.head);
-            head.push(b'\n');
-            out = self.push(&head)?;
+            // The input ends inside the header row: it is the whole header.
+            let names = parse_header(&self.head)?;
+            self.start(&names);
+            let mut all = std::mem::take(&mut self.head);
+            if !all.ends_with(b"\n") {
+                all.push(b'\n');
+            }
+            self.feed(&all, &mut out)?;
         }
         if let Some(d) = self.decoder.as_mut() {
             d.decode(&[]).map_err(|e| e.to_string())?;
@@ -99,26 +106,58 @@ impl CsvStream {
     }
 }
 
-/// Splits a CSV header line (quoted names with `""` escapes).
-pub fn split_header(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
+/// The column names of the header row at the start of `head` once that row is complete
+/// (its terminator read, so a quoted name may hold a line break), else `None`.
+///
+/// # Errors
+/// The header row is not valid CSV.
+fn complete_header(head: &[u8]) -> Result<Option<Vec<String>>, String> {
+    // A row ends at a line break: none yet, no complete header.
+    if !head.contains(&b'\n') && !head.contains(&b'\r') {
+        return Ok(None);
     }
-    out.push(cur);
-    out.into_iter()
-        .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+    let mut reader = header_reader(head);
+    let mut record = csv::ByteRecord::new();
+    reader
+        .read_byte_record(&mut record)
+        .map_err(|e| format!("cannot read the CSV header row: {e}"))?;
+    // The parser stopped before the end of the bytes: it read the row's terminator
+    // (at the end it may still be inside a quoted name, or before a `\n` after `\r`).
+    if usize::try_from(reader.position().byte()).unwrap_or(usize::MAX) >= head.len() {
+        return Ok(None);
+    }
+    Ok(Some(names(&record)))
+}
+
+/// The column names of a header row (the whole input, terminated or not).
+///
+/// # Errors
+/// The header row is not valid CSV.
+pub fn parse_header(row: &[u8]) -> Result<Vec<String>, String> {
+    let mut record = csv::ByteRecord::new();
+    header_reader(row)
+        .read_byte_record(&mut record)
+        .map_err(|e| format!("cannot read the CSV header row: {e}"))?;
+    Ok(names(&record))
+}
+
+fn header_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// Names as text (invalid UTF-8 replaced), padding and a byte-order mark removed.
+fn names(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_string()
+        })
         .collect()
 }
 
@@ -129,7 +168,7 @@ mod tests {
     #[test]
     fn header_split_and_streamed_csv() {
         assert_eq!(
-            split_header("\"ACD Call ID\",Start Date,\"a\"\"b\""),
+            parse_header(b"\"ACD Call ID\",Start Date,\"a\"\"b\"").unwrap(),
             vec!["ACD Call ID", "Start Date", "a\"b"]
         );
         let mut s = CsvStream::default();
@@ -149,5 +188,50 @@ mod tests {
             .map(|b| b.num_rows())
             .sum::<usize>();
         assert_eq!(rows, 3);
+    }
+
+    fn names_and_rows(chunks: &[&[u8]]) -> (Vec<String>, usize) {
+        let mut s = CsvStream::default();
+        let mut batches = Vec::new();
+        for c in chunks {
+            batches.extend(s.push(c).unwrap());
+        }
+        batches.extend(s.finish().unwrap());
+        let names = batches
+            .first()
+            .map(|b| {
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (names, batches.iter().map(|b| b.num_rows()).sum())
+    }
+
+    #[test]
+    fn quoted_header_names_with_commas_quotes_and_line_breaks() {
+        // A comma and an escaped quote inside quotes, a quote inside an unquoted name (kept
+        // as is, where the hand-rolled split dropped it), and a line break inside a quoted
+        // name arriving in another chunk (the hand-rolled split cut the row there).
+        let (names, rows) = names_and_rows(&[
+            b"\xEF\xBB\xBF\"Agent, \"\"Skill\"\"\", 5\" x,\"multi",
+            b"\nline\"\r\n1,2,3\r\n",
+            b"4,5,6",
+        ]);
+        assert_eq!(names, vec!["Agent, \"Skill\"", "5\" x", "multi\nline"]);
+        assert_eq!(rows, 2);
+        assert_eq!(
+            parse_header(b"\"a,b\" ,c\"d,\"e\"\"f\"").unwrap(),
+            vec!["a,b", "c\"d", "e\"f"]
+        );
+        // The header alone, without a line break, is a header without rows.
+        let (names, rows) = names_and_rows(&[b"A,\"B", b",C\""]);
+        assert_eq!((names, rows), (vec![], 0));
+        let mut s = CsvStream::default();
+        assert!(s.push(b"A,\"B").unwrap().is_empty());
+        assert!(s.finish().unwrap().is_empty());
+        assert!(s.decoder.is_some());
     }
 }
