@@ -859,7 +859,8 @@ fn metrics_are_served_while_running() {
     let status = child.wait().unwrap();
     assert!(status.success());
     let body = seen.expect("metrics with records were served while the run went");
-    assert!(body.contains("text/plain"));
+    assert!(body.contains("application/openmetrics-text"), "{body}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
     let health = health.expect("/health answered while the run went");
     assert!(
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
@@ -869,8 +870,9 @@ fn metrics_are_served_while_running() {
     assert!(ready.ends_with("ready\n"), "{ready}");
     for m in [
         "tributary_source_requests_total",
-        "tributary_source_request_latency_ms{",
-        "quantile=\"0.99\"",
+        "# TYPE tributary_source_request_latency_seconds histogram",
+        "le=\"0.005\",endpoint=\"token\"}",
+        "tributary_source_request_latency_seconds_count{",
         "tributary_windows_planned",
         "component=\"sinks.lake\"",
     ] {

@@ -276,7 +276,10 @@ async fn push_metrics(
         .map_err(|e| e.without_url().to_string())?;
     let resp = client
         .put(&url)
-        .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            tributary_engine::metrics::CONTENT_TYPE,
+        )
         .body(body)
         .send()
         .await
@@ -321,7 +324,7 @@ fn run(
                             (
                                 [(
                                     axum::http::header::CONTENT_TYPE,
-                                    "text/plain; version=0.0.4",
+                                    tributary_engine::metrics::CONTENT_TYPE,
                                 )],
                                 m.render(),
                             )

@@ -157,12 +157,47 @@ pub struct LatencySummary {
     pub max_ms: u64,
 }
 
+/// Bucket upper bounds of the exposed latency histograms, in seconds: 5 ms to ~82 s.
+fn latency_buckets() -> PromHistogram {
+    PromHistogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.005, 2.0, 15,
+    ))
+}
+
+type PromHistogram = prometheus_client::metrics::histogram::Histogram;
+
+/// The latencies as exposed to Prometheus: real histograms in seconds (the summaries of
+/// [`Histogram`] keep the finer percentiles for reports).
+#[derive(Debug)]
+pub(crate) struct Exposed {
+    /// Request latency by endpoint.
+    pub(crate) requests: prometheus_client::metrics::family::Family<
+        tributary_source::Labels,
+        PromHistogram,
+        fn() -> PromHistogram,
+    >,
+    /// Create-to-completed latency of export jobs.
+    pub(crate) export_jobs: PromHistogram,
+}
+
+impl Default for Exposed {
+    fn default() -> Self {
+        Exposed {
+            requests: prometheus_client::metrics::family::Family::new_with_constructor(
+                latency_buckets,
+            ),
+            export_jobs: latency_buckets(),
+        }
+    }
+}
+
 /// Live metrics of one source; shared by every request.
 #[derive(Debug, Default)]
 pub struct SourceMetrics {
     statuses: Mutex<BTreeMap<(Endpoint, u16), u64>>,
     latency: [Histogram; 4],
     export_latency: Histogram,
+    pub(crate) exposed: Exposed,
     /// Retries of any request (429, 5xx, timeouts, 401 refresh).
     pub retries: AtomicU64,
     /// 429 answers.
@@ -246,11 +281,16 @@ impl SourceMetrics {
         if let Some(h) = self.latency.get(ep.index()) {
             h.record(latency);
         }
+        self.exposed
+            .requests
+            .get_or_create(&vec![("endpoint".to_string(), ep.as_str().to_string())])
+            .observe(latency.as_secs_f64());
     }
 
     /// Records the time from create to completed of one export job.
     pub fn record_export_latency(&self, d: Duration) {
         self.export_latency.record(d);
+        self.exposed.export_jobs.observe(d.as_secs_f64());
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {

@@ -1,13 +1,21 @@
-//! Live run metrics, rendered in the Prometheus text format (served by
-//! `tributary run --metrics-addr`).
+//! Live run metrics, rendered in the OpenMetrics text format by `prometheus-client`
+//! (served by `tributary run --metrics-addr`, pushed by `--metrics-push`).
 
-use std::fmt::Write;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tributary_source::{SourceMetrics, Waiting};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tributary_source::{Labels, SourceMetrics, Waiting};
 
 use crate::graph::Stats;
+
+/// The media type of [`LiveMetrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Metrics of the run in progress; cheap to read while it goes.
 #[derive(Default)]
@@ -27,17 +35,6 @@ struct Inner {
     pipeline: String,
     components: Vec<(String, String, Arc<Stats>)>,
     source: Option<(String, Arc<dyn SourceMetrics>)>,
-}
-
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The `# HELP` and `# TYPE` lines of a metric family.
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 impl LiveMetrics {
@@ -65,63 +62,65 @@ impl LiveMetrics {
         }
     }
 
-    /// The Prometheus text exposition of everything known so far.
+    /// The OpenMetrics text exposition of everything known so far (through
+    /// `prometheus-client`; counters end in `_total`, histograms have `_bucket`, `_sum` and
+    /// `_count`, times are in seconds).
     pub fn render(&self) -> String {
         let mut out = String::new();
         let Ok(g) = self.inner.lock() else { return out };
-        let p = esc(&g.pipeline);
+        let mut registry = Registry::with_prefix("tributary");
+        let pipeline = || ("pipeline".to_string(), g.pipeline.clone());
         for (name, help, value) in [
             (
-                "tributary_windows_planned",
-                "Export windows in this run's plan.",
+                "windows_planned",
+                "Windows in this run's plan",
                 &self.windows_planned,
             ),
             (
-                "tributary_windows_done",
-                "Export windows landed in every sink.",
+                "windows_done",
+                "Windows landed in every sink",
                 &self.windows_done,
             ),
         ] {
-            header(&mut out, name, "gauge", help);
-            let _ = writeln!(
-                out,
-                "{name}{{pipeline=\"{p}\"}} {}",
-                value.load(Ordering::Relaxed)
-            );
+            let family = Family::<Labels, Gauge>::default();
+            family
+                .get_or_create(&vec![pipeline()])
+                .set(i64::try_from(value.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+            registry.register(name, help, family);
         }
-        for (name, help, emitted) in [
-            (
-                "tributary_records_in_total",
-                "Records received by a component.",
-                false,
-            ),
-            (
-                "tributary_records_out_total",
-                "Records emitted (sources, transforms) or made durable (sinks).",
-                true,
-            ),
-        ] {
-            header(&mut out, name, "counter", help);
-            for (c, t, s) in &g.components {
-                let counter = if emitted {
-                    &s.records_out
-                } else {
-                    &s.records_in
-                };
-                let _ = writeln!(
-                    out,
-                    "{name}{{pipeline=\"{p}\",component=\"{}\",type=\"{}\"}} {}",
-                    esc(c),
-                    esc(t),
-                    counter.load(Ordering::Relaxed)
-                );
-            }
+        let records_in = Family::<Labels, Counter>::default();
+        let records_out = Family::<Labels, Counter>::default();
+        for (component, type_name, stats) in &g.components {
+            let labels = vec![
+                pipeline(),
+                ("component".to_string(), component.clone()),
+                ("type".to_string(), type_name.clone()),
+            ];
+            records_in
+                .get_or_create(&labels)
+                .inc_by(stats.records_in.load(Ordering::Relaxed));
+            records_out
+                .get_or_create(&labels)
+                .inc_by(stats.records_out.load(Ordering::Relaxed));
         }
-        if let Some((name, m)) = &g.source {
-            m.write_prometheus(
-                &mut out,
-                &format!("pipeline=\"{p}\",source=\"{}\"", esc(name)),
-            );
+        registry.register("records_in", "Records received by a component", records_in);
+        registry.register(
+            "records_out",
+            "Records emitted (sources, transforms) or made durable (sinks)",
+            records_out,
+        );
+        if let Some((name, source)) = &g.source {
+            let labels = [
+                (Cow::Borrowed("pipeline"), Cow::Owned(g.pipeline.clone())),
+                (Cow::Borrowed("source"), Cow::Owned(name.clone())),
+            ];
+            let sub = registry
+                .sub_registry_with_prefix("source")
+                .sub_registry_with_labels(labels.into_iter());
+            source.register(sub);
+        }
+        if encode(&mut out, &registry).is_err() {
+            out.clear();
         }
         out
     }
@@ -139,10 +138,10 @@ mod tests {
             fn snapshot(&self) -> serde_json::Value {
                 serde_json::Value::Null
             }
-            fn write_prometheus(&self, out: &mut String, labels: &str) {
-                out.push_str(&format!(
-                    "# TYPE source_pages_total counter\nsource_pages_total{{{labels}}} 7\n"
-                ));
+            fn register(&self, registry: &mut Registry) {
+                let pages: Counter = Counter::default();
+                pages.inc_by(7);
+                registry.register("pages", "Pages read", pages);
             }
         }
         m.begin("p1", "src", Arc::new(Fake));
@@ -156,7 +155,7 @@ mod tests {
         assert!(text.contains("tributary_records_out_total{pipeline=\"p1\",component=\"sinks.lake\",type=\"parquet\"} 4"));
         assert!(text.contains("tributary_windows_planned{pipeline=\"p1\"} 3"));
         assert!(
-            text.contains("source_pages_total{pipeline=\"p1\",source=\"src\"} 7"),
+            text.contains("tributary_source_pages_total{pipeline=\"p1\",source=\"src\"} 7"),
             "{text}"
         );
     }

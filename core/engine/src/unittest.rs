@@ -157,21 +157,7 @@ fn run_case(
         Ok(t) => t,
         Err(e) => return vec![format!("cannot create the transform: {e}")],
     };
-    // Records → one batch with the source's schema.
-    let mut ndjson = Vec::new();
-    for r in &case.input {
-        if let Ok(line) = serde_json::to_vec(r) {
-            ndjson.extend_from_slice(&line);
-            ndjson.push(b'\n');
-        }
-    }
-    let batch = arrow_json::ReaderBuilder::new(schema.clone())
-        .with_strict_mode(false)
-        .build(std::io::Cursor::new(ndjson))
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string()))
-        .and_then(|v| arrow_select::concat::concat_batches(schema, &v).map_err(|e| e.to_string()));
-    let batch = match batch {
+    let batch = match input_batch(&case.input, schema) {
         Ok(b) => b,
         Err(e) => {
             return vec![format!(
@@ -179,6 +165,43 @@ fn run_case(
             )];
         }
     };
+    let (outputs, metrics, error) = drive(&mut t, &batch);
+    check_error(case.expect.error.as_deref(), error.as_ref(), &mut failures);
+    check_outputs(&case.expect.outputs, &outputs, &mut failures);
+    check_metrics(&case.expect.metrics, &metrics, &mut failures);
+    failures
+}
+
+/// The test's input records as one batch of the source's schema.
+fn input_batch(
+    input: &[serde_json::Map<String, serde_json::Value>],
+    schema: &arrow_schema::SchemaRef,
+) -> Result<RecordBatch, String> {
+    let mut ndjson = Vec::new();
+    for r in input {
+        if let Ok(line) = serde_json::to_vec(r) {
+            ndjson.extend_from_slice(&line);
+            ndjson.push(b'\n');
+        }
+    }
+    arrow_json::ReaderBuilder::new(schema.clone())
+        .with_strict_mode(false)
+        .build(std::io::Cursor::new(ndjson))
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string()))
+        .and_then(|v| arrow_select::concat::concat_batches(schema, &v).map_err(|e| e.to_string()))
+}
+
+/// What a transform emits and reports for one window: outputs by name, metrics, the
+/// first error.
+type Driven = (
+    BTreeMap<String, Vec<RecordBatch>>,
+    serde_json::Map<String, serde_json::Value>,
+    Option<tributary_plugin_sdk::PluginError>,
+);
+
+/// Processes the batch, flushes one window and closes.
+fn drive(t: &mut dyn Transform, batch: &RecordBatch) -> Driven {
     let mut outputs: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut metrics = serde_json::Map::new();
     let mut error: Option<tributary_plugin_sdk::PluginError> = None;
@@ -189,7 +212,7 @@ fn run_case(
         ..Default::default()
     };
     let steps: Result<(), tributary_plugin_sdk::PluginError> = (|| {
-        t.process(&batch, &mut out)?;
+        t.process(batch, &mut out)?;
         let a = t.flush(&cp, &mut out)?;
         metrics.extend(a.metrics);
         let a = t.close(&mut out)?;
@@ -205,13 +228,21 @@ fn run_case(
             .or_default()
             .push(b);
     }
-    match (&case.expect.error, &error) {
+    (outputs, metrics, error)
+}
+
+fn check_error(
+    expected: Option<&str>,
+    error: Option<&tributary_plugin_sdk::PluginError>,
+    failures: &mut Vec<String>,
+) {
+    match (expected, error) {
         (Some(kind), Some(e)) => {
             let actual = serde_json::to_value(e.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            if &actual != kind {
+            if actual != kind {
                 failures.push(format!(
                     "expected a `{kind}` error, got `{actual}`: {}",
                     e.message
@@ -232,7 +263,14 @@ fn run_case(
         }
         _ => {}
     }
-    for (name, exp) in &case.expect.outputs {
+}
+
+fn check_outputs(
+    expected: &BTreeMap<String, OutputExpect>,
+    outputs: &BTreeMap<String, Vec<RecordBatch>>,
+    failures: &mut Vec<String>,
+) {
+    for (name, exp) in expected {
         let batches = outputs.get(name).cloned().unwrap_or_default();
         let rows = match rows_of(&batches) {
             Ok(r) => r,
@@ -267,7 +305,14 @@ fn run_case(
             }
         }
     }
-    for (k, v) in &case.expect.metrics {
+}
+
+fn check_metrics(
+    expected: &serde_json::Map<String, serde_json::Value>,
+    metrics: &serde_json::Map<String, serde_json::Value>,
+    failures: &mut Vec<String>,
+) {
+    for (k, v) in expected {
         if !same(v, metrics.get(k)) {
             failures.push(format!(
                 "metric `{k}`: expected {v}, got {}",
@@ -278,7 +323,6 @@ fn run_case(
             ));
         }
     }
-    failures
 }
 
 /// Runs every test of a file.

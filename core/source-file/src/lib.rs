@@ -99,17 +99,16 @@ impl SourceMetrics for FileMetrics {
         })
     }
 
-    fn write_prometheus(&self, out: &mut String, labels: &str) {
+    fn register(&self, registry: &mut tributary_source::prometheus_client::registry::Registry) {
+        use tributary_source::prometheus_client::metrics::counter::Counter;
         for (name, help, v) in [
-            ("files", "Files read.", &self.files),
-            ("records", "Records read.", &self.records),
-            ("bytes", "Bytes of the files read.", &self.bytes),
+            ("file_files", "Files read", &self.files),
+            ("file_records", "Records read", &self.records),
+            ("file_bytes", "Bytes of the files read", &self.bytes),
         ] {
-            let metric = format!("tributary_source_file_{name}_total");
-            out.push_str(&format!(
-                "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric}{{{labels}}} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
+            let counter: Counter = Counter::default();
+            counter.inc_by(v.load(Ordering::Relaxed));
+            registry.register(name, help, counter);
         }
     }
 }

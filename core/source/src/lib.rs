@@ -48,3 +48,7 @@ pub use window::Window;
 
 pub use arrow_array;
 pub use arrow_schema;
+pub use prometheus_client;
+
+/// Label set of the metric families sources register.
+pub type Labels = Vec<(String, String)>;

@@ -74,9 +74,10 @@ pub trait SourceMetrics: Send + Sync {
     fn waiting(&self) -> Option<Waiting> {
         None
     }
-    /// Appends the source's own metric families, in the Prometheus text format, each
-    /// sample carrying `labels` (`pipeline="p",source="s"`).
-    fn write_prometheus(&self, _out: &mut String, _labels: &str) {}
+    /// Registers the source's own metric families for one exposition (`/metrics`, a push).
+    /// `registry` already prefixes names with `tributary_source_` and labels every sample
+    /// with the pipeline and the source; register live metrics (histograms) by clone.
+    fn register(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// A source type: found by the `type` of a `sources.<name>` entry.

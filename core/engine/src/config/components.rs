@@ -141,6 +141,39 @@ fn component(
             return None;
         }
     };
+    let inputs = parse_inputs(kind, raw, base, c);
+    let mut config = raw.clone();
+    config.remove("type");
+    config.remove("inputs");
+    let config = serde_json::Value::Object(config);
+
+    // A component whose type cannot be resolved keeps its inputs, so graph checks still
+    // see it; only its own keys go unchecked.
+    let schema = type_schema(kind, &type_name, base, registry, c);
+    if let Some(schema) = &schema {
+        check_against_schema(schema, &config, base, c);
+    }
+    Some(ComponentSpec {
+        name: name.to_string(),
+        kind,
+        type_name,
+        inputs,
+        config,
+    })
+}
+
+/// The `inputs` of an entry (a source has none), each `component` or `component.output`.
+fn parse_inputs(
+    kind: ComponentKind,
+    raw: &serde_json::Map<String, serde_json::Value>,
+    base: &[String],
+    c: &mut Collector<'_>,
+) -> Vec<InputRef> {
+    let key = |k: &str| {
+        let mut v = base.to_vec();
+        v.push(k.to_string());
+        v
+    };
     let mut inputs = Vec::new();
     match (kind, raw.get("inputs")) {
         (ComponentKind::Source, Some(_)) => {
@@ -183,22 +216,32 @@ fn component(
             Some("e.g. `inputs: [interactions]`".into()),
         ),
     }
-    let mut config = raw.clone();
-    config.remove("type");
-    config.remove("inputs");
-    let config = serde_json::Value::Object(config);
+    inputs
+}
 
-    // A component whose type cannot be resolved keeps its inputs, so graph checks still
-    // see it; only its own keys go unchecked.
-    let schema = match kind {
-        ComponentKind::Source => match registry.sources.get(&type_name) {
+/// The schema of a component's keys: its source type's or its plugin's; `None` (with the
+/// problem reported) when the type is unknown or of the wrong kind.
+fn type_schema(
+    kind: ComponentKind,
+    type_name: &str,
+    base: &[String],
+    registry: &Registry,
+    c: &mut Collector<'_>,
+) -> Option<serde_json::Value> {
+    let key = |k: &str| {
+        let mut v = base.to_vec();
+        v.push(k.to_string());
+        v
+    };
+    match kind {
+        ComponentKind::Source => match registry.sources.get(type_name) {
             Some(factory) => Some(factory.config_schema()),
             None => {
                 let known = registry.sources.names();
                 c.push(
                     &key("type"),
                     format!("unknown source type `{type_name}`"),
-                    did_you_mean(&type_name, known.iter().copied())
+                    did_you_mean(type_name, known.iter().copied())
                         .or(Some(format!("the source types are: {}", known.join(", ")))),
                 );
                 None
@@ -210,7 +253,7 @@ fn component(
             } else {
                 PluginKind::Transform
             };
-            match registry.get(&type_name) {
+            match registry.get(type_name) {
                 Some(lib) if lib.meta().kind == want => Some(lib.meta().config_schema.clone()),
                 Some(lib) => {
                     c.push(
@@ -225,7 +268,7 @@ fn component(
                 }
                 None => {
                     let known = registry.names(want);
-                    let hint = did_you_mean(&type_name, known.iter().copied()).unwrap_or_else(|| {
+                    let hint = did_you_mean(type_name, known.iter().copied()).unwrap_or_else(|| {
                         if known.is_empty() {
                             format!("no {want} plugins were found; build them with `cargo build`, or set `plugins.paths` / TRIBUTARY_PLUGIN_PATH")
                         } else {
@@ -241,15 +284,5 @@ fn component(
                 }
             }
         }
-    };
-    if let Some(schema) = &schema {
-        check_against_schema(schema, &config, base, c);
     }
-    Some(ComponentSpec {
-        name: name.to_string(),
-        kind,
-        type_name,
-        inputs,
-        config,
-    })
 }
