@@ -221,39 +221,15 @@ pub(crate) fn content_type(headers: &HeaderMap) -> &str {
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a
 /// byte (a `%` not followed by two hex digits stays as it is).
 pub(crate) fn form_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut k = 0;
-    while let Some(&b) = bytes.get(k) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(k + 1..k + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(v) = hex {
-                    out.push(v);
-                    k += 2;
-                } else {
-                    out.push(b'%');
-                }
-            }
-            _ => out.push(b),
-        }
-        k += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Decodes `application/x-www-form-urlencoded` (also used for query strings).
 pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (form_decode(k), form_decode(v)),
-            None => (form_decode(p), String::new()),
-        })
+    form_urlencoded::parse(s.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -1288,6 +1264,14 @@ mod tests {
                 ("e".to_owned(), String::new())
             ]
         );
+        assert_eq!(
+            parse_urlencoded("&&k=%zz%2B%&=v"),
+            vec![
+                ("k".to_owned(), "%zz+%".to_owned()),
+                (String::new(), "v".to_owned())
+            ]
+        );
+        assert_eq!(form_decode("a+b%2Bc%3"), "a b+c%3");
     }
 
     #[test]

@@ -199,15 +199,7 @@ impl Client {
 pub fn basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
     fn form(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                    char::from(b).to_string()
-                }
-                b' ' => "+".to_owned(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
     }
     let pair = format!("{}:{}", form(id), form(secret));
     format!(

@@ -6,6 +6,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub use tributary_lake::time::parse_timestamp;
 use tributary_lake::time::times;
 
@@ -14,6 +15,10 @@ use crate::error::{Error, Result};
 
 /// The value Hive, Spark and Trino use for a null (or unparseable) partition value.
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Bytes percent-encoded in a partition value: all but `[A-Za-z0-9_.-]` (a leading `.` is
+/// encoded apart).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.');
 
 /// Longest value kept verbatim; longer ones are cut and suffixed with a hash so they stay unique.
 const MAX_VALUE_LEN: usize = 200;
@@ -27,14 +32,14 @@ pub fn sanitize(value: &str) -> String {
         return DEFAULT_PARTITION.to_string();
     }
     let mut out = String::with_capacity(value.len());
-    for (i, b) in value.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+    let rest = match value.strip_prefix('.') {
+        Some(rest) => {
+            out.push_str("%2E");
+            rest
         }
-    }
+        None => value,
+    };
+    out.extend(utf8_percent_encode(rest, SEGMENT));
     if out.len() > MAX_VALUE_LEN {
         use sha2::Digest;
         let digest = hex::encode(sha2::Sha256::digest(value.as_bytes()));
@@ -153,6 +158,7 @@ mod tests {
         assert_eq!(sanitize(".."), "%2E.");
         assert_eq!(sanitize("a/b\n%=c"), "a%2Fb%0A%25%3Dc");
         assert_eq!(sanitize("é"), "%C3%A9");
+        assert_eq!(sanitize("a.b c~*"), "a.b%20c%7E%2A");
         let long = "x/".repeat(300);
         let s = sanitize(&long);
         assert!(s.len() <= MAX_VALUE_LEN, "{}", s.len());

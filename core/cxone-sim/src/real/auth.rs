@@ -253,15 +253,7 @@ mod tests {
     /// `:`, base64.
     fn encode(id: &str, secret: &str) -> String {
         fn form(s: &str) -> String {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                        char::from(b).to_string()
-                    }
-                    b' ' => "+".to_owned(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
+            form_urlencoded::byte_serialize(s.as_bytes()).collect()
         }
         STANDARD.encode(format!("{}:{}", form(id), form(secret)))
     }
