@@ -6,12 +6,16 @@
 //!   the source waits, not just the throttled one.
 //! - `5xx`, timeouts, transport errors: bounded exponential backoff with jitter.
 //! - Optional token bucket (`max_requests_per_second`) in front of every request.
+//!
+//! Backoff, jitter and `Retry-After` parsing are `tributary_plugin_sdk::retry`'s (shared
+//! with the webhook sink, re-exported here); this module adds the source's cap on
+//! `Retry-After`, its [`RetryPolicy`] and the limiter.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+pub use tributary_plugin_sdk::retry::{Backoff, jitter};
 
 /// Longest `Retry-After` honoured; larger values are capped (and still honoured).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -30,56 +34,22 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The backoff before retry number `retry` (0-based): `initial * 2^retry`, capped at
     /// `max`, with "equal jitter" (half fixed, half random) so that concurrent clients
-    /// do not retry in lockstep.
+    /// do not retry in lockstep ([`Backoff::delay`]).
     pub fn backoff(&self, retry: u32) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1u32.checked_shl(retry.min(30)).unwrap_or(u32::MAX))
-            .min(self.max);
-        let half = base / 2;
-        half + jitter(half)
+        Backoff {
+            initial: self.initial,
+            max: self.max,
+        }
+        .delay(retry)
     }
-}
-
-/// A random duration in `[0, upto]` (splitmix64; no cryptographic needs here).
-pub fn jitter(upto: Duration) -> Duration {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut s = STATE.load(Ordering::Relaxed);
-    if s == 0 {
-        s = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
-            | 1;
-    }
-    let next = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    STATE.store(next, Ordering::Relaxed);
-    let mut z = next;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let frac = (z >> 11) as f64 / (1u64 << 53) as f64;
-    upto.mul_f64(frac)
 }
 
 /// Parses a `Retry-After` value: delay seconds (`120`, also `1.5`) or an HTTP date
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`, relative to `now`; a date in the past is zero).
-/// `None` when unparseable. Capped at [`MAX_RETRY_AFTER`].
+/// `None` when unparseable. Capped at [`MAX_RETRY_AFTER`]
+/// ([`tributary_plugin_sdk::retry::parse_retry_after`] with this source's cap).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    let d = if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs: f64 = v.parse().ok()?;
-        if !secs.is_finite() || secs < 0.0 {
-            return None;
-        }
-        Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()?
-    } else {
-        let at = httpdate::parse_http_date(v).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(MAX_RETRY_AFTER))
+    tributary_plugin_sdk::retry::parse_retry_after(value, now).map(|d| d.min(MAX_RETRY_AFTER))
 }
 
 #[derive(Debug)]

@@ -45,7 +45,8 @@
 //! ```
 //!
 //! The `host` feature holds the loading side used by the engine; the `testing` feature, the
-//! contract suites every plugin's tests run (module `testing`).
+//! contract suites every plugin's tests run (module `testing`). [`retry`] holds the
+//! backoff, jitter and `Retry-After` rules the CXone source and the webhook sink share.
 #![warn(missing_docs)]
 #![deny(
     unsafe_op_in_unsafe_fn,
@@ -57,6 +58,7 @@ pub mod abi;
 mod copy;
 mod error;
 mod plugin;
+pub mod retry;
 pub mod secret;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -12,6 +12,7 @@ use reqwest::header::{
     CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 use sha2::{Digest, Sha256};
+use tributary_plugin_sdk::retry::{Backoff, parse_retry_after};
 
 use crate::config::{Secret, ValidatedConfig};
 use crate::error::{Error, Result};
@@ -226,7 +227,6 @@ impl Deliverer {
         } else {
             None
         };
-        let mut rng = seed(&d.key);
         let mut attempt: u32 = 0;
         loop {
             self.wait_for_pause().await;
@@ -252,7 +252,7 @@ impl Deliverer {
                     error,
                 };
             }
-            let backoff = self.backoff(attempt, &mut rng);
+            let backoff = self.backoff(attempt);
             let wait = match after {
                 Some(a) => {
                     let a = a.min(self.cfg.max_retry_after);
@@ -312,21 +312,17 @@ impl Deliverer {
         }
     }
 
-    fn backoff(&self, attempt: u32, rng: &mut u64) -> Duration {
-        let base = self
-            .cfg
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.min(30)));
-        let base = base.min(self.cfg.max_backoff);
-        if !self.cfg.jitter {
-            return base;
+    fn backoff(&self, attempt: u32) -> Duration {
+        let b = Backoff {
+            initial: self.cfg.initial_backoff,
+            max: self.cfg.max_backoff,
+        };
+        // With jitter: between half and all of the delay.
+        if self.cfg.jitter {
+            b.delay(attempt)
+        } else {
+            b.base(attempt)
         }
-        // Between half and all of the delay.
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        let frac = 0.5 + (*rng % 1_000_000) as f64 / 2_000_000.0;
-        base.mul_f64(frac)
     }
 
     fn pause_all(&self, d: Duration) {
@@ -379,17 +375,11 @@ fn classify(status: StatusCode, after: Option<Duration>) -> Attempt {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// `Retry-After` as seconds or an HTTP date
+/// ([`tributary_plugin_sdk::retry::parse_retry_after`]; capped by the caller).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(v, SystemTime::now())
 }
 
 /// A transport error's description, without the URL (which may carry a query-string token).
@@ -414,17 +404,6 @@ fn describe(e: &reqwest::Error) -> String {
         msg.push_str(&l);
     }
     msg
-}
-
-fn seed(key: &str) -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let k = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    (k ^ nanos) | 1
 }
 
 #[cfg(test)]
