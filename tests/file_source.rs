@@ -117,8 +117,8 @@ fn a_landed_lake_replays_into_an_arrow_sink_row_for_row() {
     assert_eq!(again_copy, copy);
 }
 
-/// A missing path fails the run with the path and the key named; `validate` alone passes
-/// (the files may appear before the run).
+/// A missing path fails the run with the path and the key named, and the run record says
+/// it failed.
 #[test]
 fn a_missing_lake_is_named() {
     let tmp = tempfile::tempdir().unwrap();

@@ -52,10 +52,6 @@ struct StateView {
     cursors: serde_json::Map<String, serde_json::Value>,
 }
 
-fn shard_name(s: Shard) -> String {
-    format!("{}/{}", s.index, s.count)
-}
-
 fn load(file: &std::path::Path) -> Result<Pipeline, u8> {
     crate::sources::load(file).map(|(p, _)| p).map_err(|e| {
         eprint!("{e}");
@@ -103,7 +99,7 @@ async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<State
                 None => plan.clone(),
             };
             runs.push(RunView {
-                shard: shard.map(shard_name).unwrap_or_default(),
+                shard: shard.map(|s| s.to_string()).unwrap_or_default(),
                 run,
                 landed: mine.iter().filter(|w| landed_ids.contains(&w.id)).count(),
                 planned: mine.len(),
@@ -115,7 +111,7 @@ async fn gather(pipeline: &Pipeline, store: &StateStore) -> anyhow::Result<State
             let lease: LeaseRecord = serde_json::from_value(v)?;
             leases.push(LeaseView {
                 shard: Shard::from_suffix(suffix)
-                    .map(shard_name)
+                    .map(|s| s.to_string())
                     .unwrap_or_default(),
                 live: lease.live(),
                 lease,
@@ -411,7 +407,7 @@ mod tests {
     #[test]
     fn shard_suffixes_parse() {
         assert_eq!(
-            Shard::from_suffix("-shard-2-of-3").map(shard_name),
+            Shard::from_suffix("-shard-2-of-3").map(|s| s.to_string()),
             Some("2/3".into())
         );
         assert!(Shard::from_suffix("").is_none());

@@ -298,27 +298,15 @@ async fn run_leased(
     };
     ctx.put_run(RunStatus::Running, false).await?;
 
-    let mut source = spec
-        .factory
-        .create(
-            &spec.spec.config,
-            tributary_source::SourceContext {
-                component: spec.spec.name.clone(),
-                pipeline: header.name.clone(),
-                saved: ctx.saved.clone(),
-            },
-        )
-        .map_err(|e| source_error(spec, e))?;
-    let plan = plan_run(&ctx, source.as_ref(), &opts, summary).await?;
-    let mut audit = match &header.audit {
-        Some(a) => Some(AuditLog::open(
-            std::path::Path::new(&a.path),
-            a.key.clone(),
-        )?),
-        None => None,
+    // From here on, a failure is recorded in the run record before it is returned.
+    let prepared = prepare(&ctx, registry, &opts, summary).await;
+    let (mut source, plan, mut audit) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.put_run(RunStatus::Failed, true).await?;
+            return Err(e);
+        }
     };
-    events::append(audit.as_mut(), &run_start(&ctx, registry, &opts, summary))?;
-
     let outcome = match source.open().await {
         Ok(()) => {
             let stage = Stage {
@@ -342,6 +330,38 @@ async fn run_leased(
         audit.as_mut(),
     )
     .await
+}
+
+/// Creates the source, plans, opens the audit log and writes its `run_start` entry.
+async fn prepare(
+    ctx: &Ctx<'_>,
+    registry: &Registry,
+    opts: &RunOptions,
+    summary: &mut RunSummary,
+) -> Result<(Box<dyn Source>, Plan, Option<AuditLog>)> {
+    let header = &ctx.pipeline.header;
+    let spec = ctx.spec;
+    let source = spec
+        .factory
+        .create(
+            &spec.spec.config,
+            tributary_source::SourceContext {
+                component: spec.spec.name.clone(),
+                pipeline: header.name.clone(),
+                saved: ctx.saved.clone(),
+            },
+        )
+        .map_err(|e| source_error(spec, e))?;
+    let plan = plan_run(ctx, source.as_ref(), opts, summary).await?;
+    let mut audit = match &header.audit {
+        Some(a) => Some(AuditLog::open(
+            std::path::Path::new(&a.path),
+            a.key.clone(),
+        )?),
+        None => None,
+    };
+    events::append(audit.as_mut(), &run_start(ctx, registry, opts, summary))?;
+    Ok((source, plan, audit))
 }
 
 /// Plans: the source's windows of this shard, without those an earlier run landed when
