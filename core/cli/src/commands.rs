@@ -90,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             };
             crate::state::reset(&file, what, yes)
         }
+        #[cfg(feature = "simulator")]
         Command::Sim { addr, config } => sim(addr, *config),
         Command::Test { files } => Ok(unit_tests(&files)),
         Command::Schema { markdown } => {
@@ -532,6 +533,7 @@ fn effective_config(file: &std::path::Path, json: bool) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+#[cfg(feature = "simulator")]
 fn sim(addr: std::net::SocketAddr, config: tributary_cxone_sim::SimConfig) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async {

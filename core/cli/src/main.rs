@@ -161,6 +161,7 @@ pub enum Command {
         command: DeltaCommand,
     },
     /// Serve the CXone simulator (the analytics export API, deterministic, with fault knobs).
+    #[cfg(feature = "simulator")]
     Sim {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8089")]

@@ -423,6 +423,7 @@ impl SimConfig {
     }
 
     /// True when the token endpoint accepts client authentication `method`.
+    #[cfg(feature = "server")]
     pub(crate) fn accepts_client_auth(&self, method: &str) -> bool {
         self.client_auth_methods.iter().any(|m| m == method)
     }
@@ -436,6 +437,7 @@ impl SimConfig {
     }
 
     /// True when transient faults apply to `endpoint`.
+    #[cfg(feature = "server")]
     pub(crate) fn faults_apply_to(&self, endpoint: FaultEndpoint) -> bool {
         self.fault_endpoints.contains(&endpoint)
     }

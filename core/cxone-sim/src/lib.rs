@@ -22,7 +22,10 @@
 //!   O(1) and a range is located by binary search, never by generating whole days;
 //! - pages are written by hand into a `Vec<u8>` and cached as `Bytes` per
 //!   (export, offset, page size), bounded by `page_cache_bytes`;
-//! - the config is one struct that is at once serde (YAML), JSON Schema and clap flags.
+//! - the config is one struct that is at once serde (YAML), JSON Schema and clap flags;
+//! - the HTTP server is the default cargo feature `server`: without it the crate is the
+//!   config types and the record generation (what the `cxone` source needs to accept a
+//!   `simulator:` section); whoever starts simulators (the CLI, tests) turns it on.
 //!
 //! ```
 //! use tributary_cxone_sim::{SimConfig, Simulator};
@@ -40,12 +43,19 @@
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(feature = "server")]
 mod counters;
+// Without the server, the page writers and fault hashes of `data` have no caller.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 mod data;
 mod error;
+#[cfg(feature = "server")]
 mod faults;
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 mod filter;
+#[cfg(feature = "server")]
 mod real;
+#[cfg(feature = "server")]
 mod server;
 
 pub use config::{
@@ -53,6 +63,7 @@ pub use config::{
     RetryAfterMode, SCOPE_EXPORT_READ, SCOPE_EXPORT_WRITE, SCOPE_REPORTS_READ, SimConfig,
     SimSecret,
 };
+#[cfg(feature = "server")]
 pub use counters::Counters;
 pub use data::{
     Defects, EXTRA_FIELD, Field, Record, id_digest, injected_defects, last_update_time,
@@ -60,10 +71,12 @@ pub use data::{
 };
 pub use error::{Result, SimError};
 pub use filter::records_matching;
+#[cfg(feature = "server")]
 pub use real::{
     COMPLETED_CONTACT_FIELDS, DE_ENTITIES, DE_HEADERS, TOKEN_PATH, contact_id_of,
     extraction_segments,
 };
+#[cfg(feature = "server")]
 pub use server::{
     DEFAULT_PAGE_SIZE, MAX_COLUMNS, MAX_EXPORT_DAYS, MAX_OR_FIELDS, MAX_PAGE_SIZE, SimHandle,
     Simulator, serve_forever,

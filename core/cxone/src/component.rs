@@ -1,6 +1,7 @@
 //! The `cxone` source as an engine component ([`tributary_source::Source`]): config
 //! checks, the plan after what earlier runs saved (the incremental cursor, the Reporting
-//! `updatedSince` bookmark), the built-in simulator, and what to save after a run.
+//! `updatedSince` bookmark), the built-in simulator's start (through the
+//! [`SimulatorStarter`] the factory was given), and what to save after a run.
 //!
 //! Rules owned here:
 //! - **Cursor** (`incremental`, export and Data Extraction dialects): the next plan starts
@@ -23,11 +24,37 @@ use tributary_source::{
 
 use crate::config::{ApiDialect, ConfigProblem, CxoneConfig};
 use crate::metrics::SourceMetrics;
+use crate::simulator::{NO_SIMULATOR, SimulatorHandle, SimulatorStarter};
 use crate::source::{CxoneSource, SourceEvent as CxoneEvent, WindowReport};
 
 /// The `cxone` source type.
-#[derive(Debug, Default)]
-pub struct CxoneFactory;
+#[derive(Clone, Default)]
+pub struct CxoneFactory {
+    simulator: Option<Arc<dyn SimulatorStarter>>,
+}
+
+impl CxoneFactory {
+    /// The source type without a built-in simulator: a pipeline with `simulator:` fails to
+    /// open ([`NO_SIMULATOR`]).
+    pub fn new() -> CxoneFactory {
+        CxoneFactory::default()
+    }
+
+    /// The source type whose `simulator:` sections are started by `starter`.
+    pub fn with_simulator(starter: Arc<dyn SimulatorStarter>) -> CxoneFactory {
+        CxoneFactory {
+            simulator: Some(starter),
+        }
+    }
+}
+
+impl std::fmt::Debug for CxoneFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CxoneFactory")
+            .field("simulator", &self.simulator.is_some())
+            .finish()
+    }
+}
 
 fn problems(list: Vec<ConfigProblem>) -> Vec<Problem> {
     list.into_iter()
@@ -63,7 +90,11 @@ impl SourceFactory for CxoneFactory {
         ctx: SourceContext,
     ) -> Result<Box<dyn Source>, SourceError> {
         let cfg = parse(config).map_err(|problems| SourceError::Config { problems })?;
-        Ok(Box::new(CxoneComponent::new(cfg, ctx.saved)))
+        Ok(Box::new(CxoneComponent::new(
+            cfg,
+            ctx.saved,
+            self.simulator.clone(),
+        )))
     }
 }
 
@@ -74,12 +105,18 @@ pub struct CxoneComponent {
     /// The Reporting increment's tag of window ids (digits of the bookmark).
     tag: Option<String>,
     source: Option<CxoneSource>,
-    simulator: Option<tributary_cxone_sim::SimHandle>,
+    /// What starts `simulator:` sections (none: they cannot be opened).
+    starter: Option<Arc<dyn SimulatorStarter>>,
+    simulator: Option<Box<dyn SimulatorHandle>>,
     idle_metrics: Arc<SourceMetrics>,
 }
 
 impl CxoneComponent {
-    fn new(mut cfg: CxoneConfig, saved: SavedState) -> CxoneComponent {
+    fn new(
+        mut cfg: CxoneConfig,
+        saved: SavedState,
+        starter: Option<Arc<dyn SimulatorStarter>>,
+    ) -> CxoneComponent {
         let reporting_increment = cfg.incremental && cfg.api == ApiDialect::Reporting;
         let bookmark = saved.bookmark.clone().filter(|_| reporting_increment);
         if let Some(b) = &bookmark {
@@ -90,6 +127,7 @@ impl CxoneComponent {
             cfg,
             saved,
             source: None,
+            starter,
             simulator: None,
             idle_metrics: Arc::new(SourceMetrics::default()),
         }
@@ -114,14 +152,15 @@ impl CxoneComponent {
     async fn start(&mut self) -> Result<(), SourceError> {
         let mut base = None;
         if let Some(sim_cfg) = &self.cfg.simulator {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            let h = tributary_cxone_sim::Simulator::start(sim_cfg.clone(), addr)
-                .await
-                .map_err(|e| {
-                    SourceError::failed(format!("cannot start the built-in simulator: {e}"))
-                })?;
-            base = Some(h.base_url());
-            self.simulator = Some(h);
+            let starter = self
+                .starter
+                .as_ref()
+                .ok_or_else(|| SourceError::failed(NO_SIMULATOR))?;
+            let started = starter.start(sim_cfg.clone()).await.map_err(|e| {
+                SourceError::failed(format!("cannot start the built-in simulator: {e}"))
+            })?;
+            base = Some(started.base_url);
+            self.simulator = Some(started.handle);
         }
         let source = CxoneSource::new(self.cfg.clone(), base).map_err(error)?;
         self.source = Some(source);
@@ -357,7 +396,7 @@ mod tests {
             "date_range": {"start": "2023-01-01", "end": "2023-12-31"},
             "incremental": true,
         });
-        let f = CxoneFactory;
+        let f = CxoneFactory::new();
         let first = f.create(&cfg, ctx(SavedState::default())).unwrap();
         let plan = first.plan(d("2024-01-10")).unwrap();
         assert_eq!(
@@ -382,7 +421,7 @@ mod tests {
             cursor: None,
             bookmark: Some("2023-02-01T00:00:00.000Z".into()),
         };
-        let c = CxoneFactory.create(&cfg, ctx(saved)).unwrap();
+        let c = CxoneFactory::new().create(&cfg, ctx(saved)).unwrap();
         let plan = c.plan(d("2024-01-10")).unwrap();
         assert!(
             plan[0].id.ends_with("-u20230201T000000000Z"),
@@ -407,11 +446,72 @@ mod tests {
     #[test]
     fn check_names_the_key() {
         let bad = serde_json::json!({"report_id": "r", "date_range": {"start": "2023-02-01", "end": "2023-01-01"}});
-        let problems = CxoneFactory.check(&bad).unwrap_err();
+        let problems = CxoneFactory::new().check(&bad).unwrap_err();
         assert!(!problems.is_empty());
         assert!(
             problems.iter().any(|p| p.key.starts_with("date_range")),
             "{problems:?}"
         );
+    }
+
+    fn with_simulator_section() -> serde_json::Value {
+        serde_json::json!({
+            "report_id": "r",
+            "date_range": {"start": "2023-01-01", "end": "2023-01-02"},
+            "simulator": {},
+        })
+    }
+
+    #[tokio::test]
+    async fn without_a_starter_a_simulator_section_does_not_open() {
+        let mut c = CxoneFactory::new()
+            .create(&with_simulator_section(), ctx(SavedState::default()))
+            .unwrap();
+        let e = c.open().await.unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "this build has no built-in simulator; build the CLI with the `simulator` feature"
+            ),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_starter_gives_the_url_and_is_stopped_at_close() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        #[derive(Default)]
+        struct Fake(Arc<AtomicU32>);
+        struct FakeHandle(Arc<AtomicU32>);
+        impl SimulatorStarter for Fake {
+            fn start(
+                &self,
+                config: tributary_cxone_sim::SimConfig,
+            ) -> BoxFuture<'_, Result<crate::StartedSimulator, String>> {
+                assert_eq!(config, tributary_cxone_sim::SimConfig::default());
+                self.0.fetch_add(1, Ordering::SeqCst);
+                let handle = Box::new(FakeHandle(self.0.clone()));
+                Box::pin(async move {
+                    Ok(crate::StartedSimulator {
+                        base_url: "http://127.0.0.1:9".into(),
+                        handle,
+                    })
+                })
+            }
+        }
+        impl SimulatorHandle for FakeHandle {
+            fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+                self.0.fetch_add(10, Ordering::SeqCst);
+                Box::pin(async {})
+            }
+        }
+        let calls = Arc::new(AtomicU32::new(0));
+        let f = CxoneFactory::with_simulator(Arc::new(Fake(calls.clone())));
+        let mut c = f
+            .create(&with_simulator_section(), ctx(SavedState::default()))
+            .unwrap();
+        c.open().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        c.close().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 11);
     }
 }

@@ -59,6 +59,7 @@ mod reporting;
 pub mod requests;
 pub mod retry;
 pub mod secret;
+pub mod simulator;
 pub mod source;
 pub mod window;
 
@@ -72,5 +73,6 @@ pub use decode::output_schema;
 pub use error::{CxoneError, Result};
 pub use metrics::{Endpoint, MetricsSnapshot, SourceMetrics, Waiting};
 pub use secret::Secret;
+pub use simulator::{NO_SIMULATOR, SimulatorHandle, SimulatorStarter, StartedSimulator};
 pub use source::{CxoneSource, SourceEvent, WindowReport};
 pub use window::{Window, plan};

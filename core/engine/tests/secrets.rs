@@ -94,5 +94,6 @@ sinks:
 }
 
 fn sources() -> tributary_engine::SourceCatalog {
-    tributary_engine::SourceCatalog::new().with(std::sync::Arc::new(tributary_cxone::CxoneFactory))
+    tributary_engine::SourceCatalog::new()
+        .with(std::sync::Arc::new(tributary_cxone::CxoneFactory::new()))
 }
