@@ -1,12 +1,17 @@
-//! Throughput and peak memory of the parquet sink on ~1M CXone-shaped rows.
+//! Throughput and peak memory of the parquet sink on ~1M CXone-shaped rows, then the sink
+//! partitioned by day side by side with raw `parquet::arrow::ArrowWriter`s (issue #18's
+//! target: the sink within 1.5× of raw).
 //!
 //! `cargo run --release -p tributary-sink-parquet --example bench_sink_parquet [rows]`
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use tributary_plugin_sdk::{Checkpoint, CreateContext, PluginInfo, Sink};
-use tributary_sink_parquet::ParquetSink;
+use tributary_sink_parquet::{ParquetConfig, ParquetSink};
 
 fn page(start: usize, n: usize) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let s = |f: &dyn Fn(usize) -> String| -> ArrayRef {
@@ -83,6 +88,128 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The writer properties the sink builds from its configuration (`ParquetSink::new` in
+/// src/sink.rs: compression, rows per row group, row group bytes capped at the roll size).
+fn sink_props(cfg: &serde_json::Value) -> Result<WriterProperties, Box<dyn std::error::Error>> {
+    let v = serde_json::from_value::<ParquetConfig>(cfg.clone())?.validate()?;
+    Ok(WriterProperties::builder()
+        .set_compression(v.compression)
+        .set_max_row_group_row_count(Some(v.row_group_rows))
+        .set_max_row_group_bytes(Some(
+            usize::try_from(v.target_file_bytes.clamp(1, 128 * 1024 * 1024)).unwrap_or(1),
+        ))
+        .build())
+}
+
+/// The raw reference: one `ArrowWriter` into memory per day partition, all open until the
+/// end. A page is cut into runs of rows of the same day (`startTime`'s `YYYY-MM-DD` prefix;
+/// zero-copy slices, the pages being in time order as exports are) and each run is written
+/// to its day's writer. No files, hashes, renames, memory bound or partition validation.
+fn write_raw(
+    writers: &mut HashMap<String, ArrowWriter<Vec<u8>>>,
+    props: &WriterProperties,
+    batch: &RecordBatch,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let times = batch
+        .column_by_name("startTime")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or("startTime is not a string column")?;
+    let day = |i: usize| &times.value(i)[..10];
+    let mut start = 0;
+    while start < batch.num_rows() {
+        let d = day(start);
+        let mut end = start + 1;
+        while end < batch.num_rows() && day(end) == d {
+            end += 1;
+        }
+        let w = match writers.get_mut(d) {
+            Some(w) => w,
+            None => writers.entry(d.to_string()).or_insert(ArrowWriter::try_new(
+                Vec::new(),
+                batch.schema(),
+                Some(props.clone()),
+            )?),
+        };
+        w.write(&batch.slice(start, end - start))?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// One side of [`side_by_side`]: seconds spent in its own calls, files and bytes made.
+#[derive(Default)]
+struct Side {
+    secs: f64,
+    files: usize,
+    bytes: u64,
+}
+
+/// The sink partitioned by day and the raw writers, fed the same pages in turn (who goes
+/// first alternates per page), each side timed on its own calls only, page generation
+/// excluded: (the sink, raw).
+fn side_by_side(
+    rows: usize,
+    page_rows: usize,
+    dir: &std::path::Path,
+) -> Result<(Side, Side), Box<dyn std::error::Error>> {
+    let cfg = serde_json::json!({
+        "url": dir.join("side").display().to_string(),
+        "partition_by": ["startTime:day"],
+    });
+    let props = sink_props(&cfg)?;
+    let mut sink = ParquetSink::create(serde_json::from_value(cfg)?, &CreateContext::default())?;
+    let mut raw: HashMap<String, ArrowWriter<Vec<u8>>> = HashMap::new();
+    let (mut sink_t, mut raw_t) = (Duration::ZERO, Duration::ZERO);
+    let (mut sink_files, mut sink_bytes) = (0, 0);
+    let n_pages = rows.div_ceil(page_rows);
+    let per_window = n_pages.div_ceil(3);
+    for w in 0..3 {
+        for p in (w * per_window)..((w + 1) * per_window).min(n_pages) {
+            let batch = page(p * page_rows, page_rows.min(rows - p * page_rows))?;
+            for side in [p % 2, 1 - p % 2] {
+                let t = Instant::now();
+                if side == 0 {
+                    sink.write(&batch)?;
+                    sink_t += t.elapsed();
+                } else {
+                    write_raw(&mut raw, &props, &batch)?;
+                    raw_t += t.elapsed();
+                }
+            }
+        }
+        let t = Instant::now();
+        let ack = sink.flush(&Checkpoint {
+            window_id: format!("w{w}"),
+            ..Default::default()
+        })?;
+        sink_t += t.elapsed();
+        sink_files += ack.files.len();
+        sink_bytes += ack.files.iter().map(|f| f.bytes).sum::<u64>();
+    }
+    let t = Instant::now();
+    sink.close()?;
+    sink_t += t.elapsed();
+    let t = Instant::now();
+    let raw_files = raw.len();
+    let mut raw_bytes = 0;
+    for (_, w) in raw {
+        raw_bytes += std::hint::black_box(w.into_inner()?).len() as u64;
+    }
+    raw_t += t.elapsed();
+    Ok((
+        Side {
+            secs: sink_t.as_secs_f64(),
+            files: sink_files,
+            bytes: sink_bytes,
+        },
+        Side {
+            secs: raw_t.as_secs_f64(),
+            files: raw_files,
+            bytes: raw_bytes,
+        },
+    ))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = std::env::args()
         .nth(1)
@@ -131,5 +258,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             vm_hwm_kib() / 1024
         );
     }
+    let (sink, raw) = side_by_side(rows, page_rows, dir.path())?;
+    let ratio = sink.secs / raw.secs;
+    println!(
+        "parquet by day vs raw ArrowWriter (same pages in turn, page generation excluded): \
+         sink {:.0} rows/s ({} files, {:.1} MiB), raw {:.0} rows/s ({} writers in memory, \
+         one per day, {:.1} MiB) -> sink takes {ratio:.2}x raw's time (target <= 1.50x: {})",
+        rows as f64 / sink.secs,
+        sink.files,
+        sink.bytes as f64 / 1048576.0,
+        rows as f64 / raw.secs,
+        raw.files,
+        raw.bytes as f64 / 1048576.0,
+        if ratio <= 1.5 {
+            "met".to_string()
+        } else {
+            format!("NOT met (by {:.2}x)", ratio / 1.5)
+        }
+    );
     Ok(())
 }
