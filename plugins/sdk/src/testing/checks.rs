@@ -389,205 +389,227 @@ impl<'a> Suite<'a> {
 
     fn run_check(&mut self, check: &str) -> Checked {
         match check {
-            "empty_batch" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let empty = self.rows(0)?;
-                let (_, emitted) = self.window_ok(&mut inst, &[empty], &cp)?;
-                if rows_of(&emitted) != 0 {
-                    return Err(format!(
-                        "an empty batch made {} rows come out",
-                        rows_of(&emitted)
-                    ));
-                }
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
-            "empty_window" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let (_, emitted) = self.window_ok(&mut inst, &[], &cp)?;
-                if rows_of(&emitted) != 0 {
-                    return Err(format!(
-                        "an empty window made {} rows come out",
-                        rows_of(&emitted)
-                    ));
-                }
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
-            "ack_counts" => {
-                if let Rules::Transform(r) = &self.rules
-                    && !r.conserves_rows
-                    && !r.acks_main_output_rows
-                {
-                    return Ok(Some("skip:declare conserves_rows() or acks_main_output_rows() to check a transform's counts".into()));
-                }
-                let mut inst = self.fresh()?;
-                let (cp1, cp2) = (self.window(), self.window());
-                let first = [self.rows(1)?, self.rows(7)?, self.rows(100)?];
-                self.window_ok(&mut inst, &first, &cp1)?;
-                let second = [self.rows(5)?];
-                self.window_ok(&mut inst, &second, &cp2)?;
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
-            "schema_change_between_windows" => {
-                let mut inst = self.fresh()?;
-                let (cp1, cp2) = (self.window(), self.window());
-                let b = self.rows(10)?;
-                let changed = batches::changed_schema(&self.rows(10)?)
-                    .map_err(|e| format!("cannot change the schema of rows(10): {e}"))?;
-                self.window_ok(&mut inst, &[b], &cp1)?;
-                self.window_tolerant(&mut inst, &[changed], &cp2)
-            }
-            "schema_change_within_window" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let b = self.rows(10)?;
-                let changed = batches::changed_schema(&self.rows(10)?)
-                    .map_err(|e| format!("cannot change the schema of rows(10): {e}"))?;
-                self.window_tolerant(&mut inst, &[b, changed], &cp)
-            }
-            "window_flushed_twice" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let b = self.rows(20)?;
-                self.window_ok(&mut inst, &[b], &cp)?;
-                let before = self.landed();
-                let (ack, emitted) = match self.call(&mut inst, "second flush", |s| s.end(&cp))? {
-                    Ok(r) => r,
-                    Err(e) => return self.refused(&mut inst, "the second flush", &e),
-                };
-                let counts_acks = match &self.rules {
-                    Rules::Sink => true,
-                    Rules::Transform(r) => r.acks_main_output_rows,
-                };
-                if counts_acks && ack.records != 0 {
-                    return Err(format!(
-                        "the second flush of window {} acknowledged {} records again; nothing was written since the first",
-                        cp.window_id, ack.records
-                    ));
-                }
-                if rows_of(&emitted) != 0 {
-                    return Err(format!(
-                        "the second flush of window {} emitted {} rows again",
-                        cp.window_id,
-                        rows_of(&emitted)
-                    ));
-                }
-                if let Some(before) = before {
-                    let after = self.landed().unwrap_or(before);
-                    if after > before {
-                        return Err(format!(
-                            "the second flush of window {} added {} records to the destination",
-                            cp.window_id,
-                            after - before
-                        ));
-                    }
-                }
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
-            "window_replayed" => {
-                if self.common.landed.is_none() {
-                    return Ok(Some(
-                        "skip:needs landed_rows(probe) to see whether the destination holds the replayed rows once".into(),
-                    ));
-                }
-                let cp = self.window();
-                let b = self.rows(50)?;
-                let before = self.landed().unwrap_or(0);
-                let mut first = self.fresh()?;
-                self.window_ok(&mut first, std::slice::from_ref(&b), &cp)?;
-                self.close_clean(&mut first)?;
-                drop(first);
-                let mut again = self.fresh()?;
-                let verb = self.verb();
-                self.must(&mut again, verb, |s| s.feed(&b))?;
-                let (ack, _) = self.must(&mut again, "flush", |s| s.end(&cp))?;
-                self.account(b.num_rows() as u64, &ack, &Vec::new(), &cp)?;
-                let after = self.landed().unwrap_or(before);
-                if after != before + b.num_rows() as u64 {
-                    return Err(format!(
-                        "window {} landed twice with the same {} rows (a re-run or --resume) left {} rows in the destination instead of {}: a replayed window must replace its earlier copy, not add to it",
-                        cp.window_id,
-                        b.num_rows(),
-                        after as i128 - before as i128,
-                        b.num_rows()
-                    ));
-                }
-                self.close_clean(&mut again)?;
-                Ok(None)
-            }
-            "close_after_failure" => {
-                let Some(mut failing) = self.failing.take() else {
-                    return Ok(Some(
-                        "skip:needs failing(factory), an instance bound to fail".into(),
-                    ));
-                };
-                let made = Self::create(&mut failing, "the failing factory's create");
-                self.failing = Some(failing);
-                let mut inst = made.map_err(|e| {
-                    format!("{e} (give a factory whose instance fails later, in write or flush)")
-                })?;
-                let cp = self.window();
-                let b = self.rows(10)?;
-                let verb = self.verb();
-                let error = match self.call(&mut inst, verb, |s| s.feed(&b))? {
-                    Err(e) => e,
-                    Ok(_) => match self.call(&mut inst, "flush", |s| s.end(&cp))? {
-                        Err(e) => e,
-                        Ok(_) => {
-                            return Err(format!(
-                                "the failing factory's instance did not fail: {verb} and flush both succeeded"
-                            ));
-                        }
-                    },
-                };
-                let closed = match self.call(&mut inst, "close after the failure", |s| s.close())? {
-                    Ok(_) => "closed cleanly".to_string(),
-                    Err(c) => format!("close then returned `{c}`"),
-                };
-                Ok(Some(format!("failed with {:?}; {closed}", error.kind)))
-            }
-            "large_batch" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let n = self.common.large_rows;
-                let b = self.rows(n)?;
-                self.window_ok(&mut inst, &[b], &cp)?;
-                self.close_clean(&mut inst)?;
-                Ok(Some(format!("{n} rows")))
-            }
-            "all_null_batch" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let like = self.rows(1)?;
-                let nullable = Arc::new(Schema::new(
-                    like.schema()
-                        .fields()
-                        .iter()
-                        .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-                        .collect::<Vec<_>>(),
-                ));
-                let b = batches::all_null(&nullable, 10)
-                    .map_err(|e| format!("cannot build an all-null batch: {e}"))?;
-                self.window_ok(&mut inst, &[b], &cp)?;
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
-            "engine_types" => {
-                let mut inst = self.fresh()?;
-                let cp = self.window();
-                let b = batches::edge_values()
-                    .map_err(|e| format!("cannot build the edge-value batch: {e}"))?;
-                self.window_ok(&mut inst, &[b], &cp)?;
-                self.close_clean(&mut inst)?;
-                Ok(None)
-            }
+            "empty_batch" => self.empty_batch(),
+            "empty_window" => self.empty_window(),
+            "ack_counts" => self.ack_counts(),
+            "schema_change_between_windows" => self.schema_change_between_windows(),
+            "schema_change_within_window" => self.schema_change_within_window(),
+            "window_flushed_twice" => self.window_flushed_twice(),
+            "window_replayed" => self.window_replayed(),
+            "close_after_failure" => self.close_after_failure(),
+            "large_batch" => self.large_batch(),
+            "all_null_batch" => self.all_null_batch(),
+            "engine_types" => self.engine_types(),
             other => Err(format!("no such check `{other}`")),
         }
+    }
+
+    fn empty_batch(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let empty = self.rows(0)?;
+        let (_, emitted) = self.window_ok(&mut inst, &[empty], &cp)?;
+        if rows_of(&emitted) != 0 {
+            return Err(format!(
+                "an empty batch made {} rows come out",
+                rows_of(&emitted)
+            ));
+        }
+        self.close_clean(&mut inst)?;
+        Ok(None)
+    }
+
+    fn empty_window(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let (_, emitted) = self.window_ok(&mut inst, &[], &cp)?;
+        if rows_of(&emitted) != 0 {
+            return Err(format!(
+                "an empty window made {} rows come out",
+                rows_of(&emitted)
+            ));
+        }
+        self.close_clean(&mut inst)?;
+        Ok(None)
+    }
+
+    fn ack_counts(&mut self) -> Checked {
+        if let Rules::Transform(r) = &self.rules
+            && !r.conserves_rows
+            && !r.acks_main_output_rows
+        {
+            return Ok(Some("skip:declare conserves_rows() or acks_main_output_rows() to check a transform's counts".into()));
+        }
+        let mut inst = self.fresh()?;
+        let (cp1, cp2) = (self.window(), self.window());
+        let first = [self.rows(1)?, self.rows(7)?, self.rows(100)?];
+        self.window_ok(&mut inst, &first, &cp1)?;
+        let second = [self.rows(5)?];
+        self.window_ok(&mut inst, &second, &cp2)?;
+        self.close_clean(&mut inst)?;
+        Ok(None)
+    }
+
+    fn schema_change_between_windows(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let (cp1, cp2) = (self.window(), self.window());
+        let b = self.rows(10)?;
+        let changed = batches::changed_schema(&self.rows(10)?)
+            .map_err(|e| format!("cannot change the schema of rows(10): {e}"))?;
+        self.window_ok(&mut inst, &[b], &cp1)?;
+        self.window_tolerant(&mut inst, &[changed], &cp2)
+    }
+
+    fn schema_change_within_window(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let b = self.rows(10)?;
+        let changed = batches::changed_schema(&self.rows(10)?)
+            .map_err(|e| format!("cannot change the schema of rows(10): {e}"))?;
+        self.window_tolerant(&mut inst, &[b, changed], &cp)
+    }
+
+    fn window_flushed_twice(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let b = self.rows(20)?;
+        self.window_ok(&mut inst, &[b], &cp)?;
+        let before = self.landed();
+        let (ack, emitted) = match self.call(&mut inst, "second flush", |s| s.end(&cp))? {
+            Ok(r) => r,
+            Err(e) => return self.refused(&mut inst, "the second flush", &e),
+        };
+        let counts_acks = match &self.rules {
+            Rules::Sink => true,
+            Rules::Transform(r) => r.acks_main_output_rows,
+        };
+        if counts_acks && ack.records != 0 {
+            return Err(format!(
+                "the second flush of window {} acknowledged {} records again; nothing was written since the first",
+                cp.window_id, ack.records
+            ));
+        }
+        if rows_of(&emitted) != 0 {
+            return Err(format!(
+                "the second flush of window {} emitted {} rows again",
+                cp.window_id,
+                rows_of(&emitted)
+            ));
+        }
+        if let Some(before) = before {
+            let after = self.landed().unwrap_or(before);
+            if after > before {
+                return Err(format!(
+                    "the second flush of window {} added {} records to the destination",
+                    cp.window_id,
+                    after - before
+                ));
+            }
+        }
+        self.close_clean(&mut inst)?;
+        Ok(None)
+    }
+
+    fn window_replayed(&mut self) -> Checked {
+        if self.common.landed.is_none() {
+            return Ok(Some(
+                "skip:needs landed_rows(probe) to see whether the destination holds the replayed rows once".into(),
+            ));
+        }
+        let cp = self.window();
+        let b = self.rows(50)?;
+        let before = self.landed().unwrap_or(0);
+        let mut first = self.fresh()?;
+        self.window_ok(&mut first, std::slice::from_ref(&b), &cp)?;
+        self.close_clean(&mut first)?;
+        drop(first);
+        let mut again = self.fresh()?;
+        let verb = self.verb();
+        self.must(&mut again, verb, |s| s.feed(&b))?;
+        let (ack, _) = self.must(&mut again, "flush", |s| s.end(&cp))?;
+        self.account(b.num_rows() as u64, &ack, &Vec::new(), &cp)?;
+        let after = self.landed().unwrap_or(before);
+        if after != before + b.num_rows() as u64 {
+            return Err(format!(
+                "window {} landed twice with the same {} rows (a re-run or --resume) left {} rows in the destination instead of {}: a replayed window must replace its earlier copy, not add to it",
+                cp.window_id,
+                b.num_rows(),
+                after as i128 - before as i128,
+                b.num_rows()
+            ));
+        }
+        self.close_clean(&mut again)?;
+        Ok(None)
+    }
+
+    fn close_after_failure(&mut self) -> Checked {
+        let Some(mut failing) = self.failing.take() else {
+            return Ok(Some(
+                "skip:needs failing(factory), an instance bound to fail".into(),
+            ));
+        };
+        let made = Self::create(&mut failing, "the failing factory's create");
+        self.failing = Some(failing);
+        let mut inst = made.map_err(|e| {
+            format!("{e} (give a factory whose instance fails later, in write or flush)")
+        })?;
+        let cp = self.window();
+        let b = self.rows(10)?;
+        let verb = self.verb();
+        let error = match self.call(&mut inst, verb, |s| s.feed(&b))? {
+            Err(e) => e,
+            Ok(_) => match self.call(&mut inst, "flush", |s| s.end(&cp))? {
+                Err(e) => e,
+                Ok(_) => {
+                    return Err(format!(
+                        "the failing factory's instance did not fail: {verb} and flush both succeeded"
+                    ));
+                }
+            },
+        };
+        let closed = match self.call(&mut inst, "close after the failure", |s| s.close())? {
+            Ok(_) => "closed cleanly".to_string(),
+            Err(c) => format!("close then returned `{c}`"),
+        };
+        Ok(Some(format!("failed with {:?}; {closed}", error.kind)))
+    }
+
+    fn large_batch(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let n = self.common.large_rows;
+        let b = self.rows(n)?;
+        self.window_ok(&mut inst, &[b], &cp)?;
+        self.close_clean(&mut inst)?;
+        Ok(Some(format!("{n} rows")))
+    }
+
+    fn all_null_batch(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let like = self.rows(1)?;
+        let nullable = Arc::new(Schema::new(
+            like.schema()
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let b = batches::all_null(&nullable, 10)
+            .map_err(|e| format!("cannot build an all-null batch: {e}"))?;
+        self.window_ok(&mut inst, &[b], &cp)?;
+        self.close_clean(&mut inst)?;
+        Ok(None)
+    }
+
+    fn engine_types(&mut self) -> Checked {
+        let mut inst = self.fresh()?;
+        let cp = self.window();
+        let b = batches::edge_values()
+            .map_err(|e| format!("cannot build the edge-value batch: {e}"))?;
+        self.window_ok(&mut inst, &[b], &cp)?;
+        self.close_clean(&mut inst)?;
+        Ok(None)
     }
 
     fn panic_poisons(&self) -> Status {
