@@ -258,22 +258,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             vm_hwm_kib() / 1024
         );
     }
-    let (sink, raw) = side_by_side(rows, page_rows, dir.path())?;
-    let ratio = sink.secs / raw.secs;
+    // Three rounds: the sink fsyncs every file it lands, and on a shared machine an fsync's
+    // latency varies with others' I/O, so one round alone swings by ±20 %. The median counts.
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let (sink, raw) = side_by_side(rows, page_rows, &dir.path().join(format!("r{round}")))?;
+        let ratio = sink.secs / raw.secs;
+        println!(
+            "parquet by day vs raw ArrowWriter, round {}: sink {:.0} rows/s ({} files, {:.1} MiB), \
+             raw {:.0} rows/s ({} writers in memory, one per day, {:.1} MiB): {ratio:.2}x",
+            round + 1,
+            rows as f64 / sink.secs,
+            sink.files,
+            sink.bytes as f64 / 1048576.0,
+            rows as f64 / raw.secs,
+            raw.files,
+            raw.bytes as f64 / 1048576.0,
+        );
+        rounds.push(ratio);
+    }
+    rounds.sort_by(f64::total_cmp);
+    let ratio = rounds[rounds.len() / 2];
     println!(
         "parquet by day vs raw ArrowWriter (same pages in turn, page generation excluded): \
-         sink {:.0} rows/s ({} files, {:.1} MiB), raw {:.0} rows/s ({} writers in memory, \
-         one per day, {:.1} MiB) -> sink takes {ratio:.2}x raw's time (target <= 1.50x: {})",
-        rows as f64 / sink.secs,
-        sink.files,
-        sink.bytes as f64 / 1048576.0,
-        rows as f64 / raw.secs,
-        raw.files,
-        raw.bytes as f64 / 1048576.0,
+         sink takes {ratio:.2}x raw's time, median of {} rounds (target <= 1.50x: {})",
+        rounds.len(),
         if ratio <= 1.5 {
             "met".to_string()
         } else {
-            format!("NOT met (by {:.2}x)", ratio / 1.5)
+            format!("NOT met (by {:.2}x)", ratio - 1.5)
         }
     );
     Ok(())
