@@ -1,5 +1,7 @@
-//! Hive-style partition paths: one `key=value/…` string per row, with values that can never
-//! leave the sink's prefix.
+//! Hive-style partitions: a batch's rows grouped by `key=value/…` path, with values that can
+//! never leave the sink's prefix.
+
+use std::collections::HashMap;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
@@ -70,14 +72,136 @@ fn format_time(t: Option<DateTime<Utc>>, g: Granularity) -> String {
     }
 }
 
-/// The partition path (`date=2023-01-15/direction=inbound`) of every row; an empty string for
-/// each row when there are no partition columns.
+/// Rows of a batch that land in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// A contiguous run (time-ordered data: sliced, not copied).
+    Run {
+        /// First row.
+        offset: usize,
+        /// Rows.
+        len: usize,
+    },
+    /// Scattered rows, in order.
+    Picked(Vec<u32>),
+}
+
+/// One partition column's view of a batch: a code per row (rows with equal codes share the
+/// value) and how to name the value of a row.
+struct Coded<'a> {
+    codes: Vec<i64>,
+    render: Box<dyn Fn(usize) -> String + 'a>,
+}
+
+const NO_TIME: i64 = i64::MIN;
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The bucket of a time at a granularity (days and hours by division; months and years from
+/// the civil date).
+fn bucket(ms: i64, g: Granularity) -> i64 {
+    use chrono::Datelike;
+    match g {
+        Granularity::Day => ms.div_euclid(DAY_MS),
+        Granularity::Hour => ms.div_euclid(HOUR_MS),
+        Granularity::Month | Granularity::Year => match DateTime::from_timestamp_millis(ms) {
+            Some(t) if g == Granularity::Month => i64::from(t.year()) * 12 + i64::from(t.month0()),
+            Some(t) => i64::from(t.year()),
+            None => NO_TIME,
+        },
+    }
+}
+
+/// A time column's rows as buckets; a value is formatted once per partition, not per row.
+fn code_times<'a>(array: &'a dyn Array, spec: &PartitionSpec, g: Granularity) -> Result<Coded<'a>> {
+    let millis: Vec<Option<i64>> = match array.data_type() {
+        DataType::Utf8 => array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| {
+                v.and_then(|s| {
+                    tributary_plugin_sdk::time::parse_utc_millis(s)
+                        .or_else(|| parse_timestamp(s).map(|t| t.timestamp_millis()))
+                })
+            })
+            .collect(),
+        _ => times(array, &spec.column)
+            .map_err(Error::Batch)?
+            .into_iter()
+            .map(|t| t.map(|t| t.timestamp_millis()))
+            .collect(),
+    };
+    let codes = millis
+        .iter()
+        .map(|m| m.map_or(NO_TIME, |ms| bucket(ms, g)))
+        .collect();
+    let render = move |row: usize| {
+        let t = millis.get(row).copied().flatten();
+        format_time(t.and_then(DateTime::from_timestamp_millis), g)
+    };
+    Ok(Coded {
+        codes,
+        render: Box::new(render),
+    })
+}
+
+/// A plain column's rows, coded by distinct value (text borrowed from the batch).
+fn code_values(array: &dyn Array) -> Result<Coded<'_>> {
+    if array.data_type() == &DataType::Utf8 {
+        let strings = array.as_string::<i32>();
+        let mut seen: HashMap<&str, i64> = HashMap::new();
+        let codes = strings
+            .iter()
+            .map(|v| {
+                let next = seen.len() as i64;
+                *seen.entry(v.unwrap_or("")).or_insert(next)
+            })
+            .collect();
+        let render = move |row: usize| match strings.is_null(row) {
+            true => sanitize(""),
+            false => sanitize(strings.value(row)),
+        };
+        return Ok(Coded {
+            codes,
+            render: Box::new(render),
+        });
+    }
+    let fmt = ArrayFormatter::try_new(array, &FormatOptions::default())?;
+    let values: Vec<String> = (0..array.len())
+        .map(|i| match array.is_null(i) {
+            true => String::new(),
+            false => fmt.value(i).to_string(),
+        })
+        .collect();
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    let codes = values
+        .iter()
+        .map(|v| {
+            let next = seen.len() as i64;
+            *seen.entry(v.as_str()).or_insert(next)
+        })
+        .collect();
+    drop(seen);
+    let render = move |row: usize| sanitize(values.get(row).map_or("", String::as_str));
+    Ok(Coded {
+        codes,
+        render: Box::new(render),
+    })
+}
+
+/// The partitions of a batch: each partition's path (`date=2023-01-15/direction=inbound`)
+/// with its rows, in the order they first appear. Rows are coded per column and grouped by
+/// code; a path is formatted once per partition, and a partition whose rows are contiguous
+/// (time-ordered data) is a [`Rows::Run`] the sink slices instead of copying.
 ///
 /// # Errors
 /// [`Error::Batch`] when a partition column is missing or has an unusable type.
-pub fn row_paths(batch: &RecordBatch, specs: &[PartitionSpec]) -> Result<Vec<String>> {
+pub fn partition_groups(
+    batch: &RecordBatch,
+    specs: &[PartitionSpec],
+) -> Result<Vec<(String, Rows)>> {
     let n = batch.num_rows();
-    let mut paths = vec![String::new(); n];
+    let mut coded = Vec::with_capacity(specs.len());
     for spec in specs {
         let Some(array) = batch.column_by_name(&spec.column) else {
             let names: Vec<&str> = batch
@@ -92,56 +216,78 @@ pub fn row_paths(batch: &RecordBatch, specs: &[PartitionSpec]) -> Result<Vec<Str
                 names.join(", ")
             )));
         };
-        let values: Vec<String> = match spec.granularity {
-            // Fast path: canonical UTC strings (`2023-01-15T08:30:00.000Z`) partition by a
-            // prefix of themselves; anything else is parsed and formatted in full.
-            Some(g) if array.data_type() == &DataType::Utf8 => {
-                let prefix = match g {
-                    Granularity::Year => 4,
-                    Granularity::Month => 7,
-                    Granularity::Day => 10,
-                    Granularity::Hour => 13,
-                };
-                array
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|v| match v {
-                        Some(s) if tributary_plugin_sdk::time::parse_utc_millis(s).is_some() => s
-                            .get(..prefix)
-                            .map_or_else(|| format_time(parse_timestamp(s), g), str::to_string),
-                        other => format_time(other.and_then(parse_timestamp), g),
-                    })
-                    .collect()
-            }
-            Some(g) => times(array.as_ref(), &spec.column)
-                .map_err(Error::Batch)?
-                .into_iter()
-                .map(|t| format_time(t, g))
-                .collect(),
-            None => {
-                let fmt = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
-                (0..n)
-                    .map(|i| {
-                        if array.is_null(i) {
-                            String::new()
-                        } else {
-                            fmt.value(i).to_string()
-                        }
-                    })
-                    .map(|v| sanitize(&v))
-                    .collect()
-            }
-        };
-        for (p, v) in paths.iter_mut().zip(values) {
-            if !p.is_empty() {
-                p.push('/');
-            }
-            p.push_str(spec.key());
-            p.push('=');
-            p.push_str(&v);
+        coded.push(match spec.granularity {
+            Some(g) => code_times(array.as_ref(), spec, g)?,
+            None => code_values(array.as_ref())?,
+        });
+    }
+    let (group, groups) = group_rows(n, &coded);
+    let mut first = vec![usize::MAX; groups];
+    let mut last = vec![0usize; groups];
+    let mut count = vec![0usize; groups];
+    for (row, g) in group.iter().enumerate() {
+        let g = *g as usize;
+        if let (Some(f), Some(l), Some(c)) = (first.get_mut(g), last.get_mut(g), count.get_mut(g)) {
+            *f = (*f).min(row);
+            *l = row;
+            *c += 1;
         }
     }
-    Ok(paths)
+    let contiguous: Vec<bool> = (0..groups)
+        .map(|g| last[g] + 1 - first[g] == count[g])
+        .collect();
+    let mut picked: Vec<Vec<u32>> = vec![Vec::new(); groups];
+    for (row, g) in group.iter().enumerate() {
+        if !contiguous[*g as usize] {
+            let row = u32::try_from(row)
+                .map_err(|_| Error::Batch("a batch has more than 2^32 rows".into()))?;
+            picked[*g as usize].push(row);
+        }
+    }
+    let mut out = Vec::with_capacity(groups);
+    for (g, rows) in picked.into_iter().enumerate() {
+        let path = specs
+            .iter()
+            .zip(&coded)
+            .map(|(spec, c)| format!("{}={}", spec.key(), (c.render)(first[g])))
+            .collect::<Vec<_>>()
+            .join("/");
+        let rows = match contiguous[g] {
+            true => Rows::Run {
+                offset: first[g],
+                len: count[g],
+            },
+            false => Rows::Picked(rows),
+        };
+        out.push((path, rows));
+    }
+    Ok(out)
+}
+
+/// A group id per row (ids in order of first appearance) and how many groups: rows are
+/// refined column by column on (group so far, code); a run of equal keys costs no lookup.
+fn group_rows(n: usize, coded: &[Coded<'_>]) -> (Vec<u32>, usize) {
+    let mut group = vec![0u32; n];
+    let mut groups = usize::from(n > 0);
+    for c in coded {
+        let mut ids: HashMap<(u32, i64), u32> = HashMap::new();
+        let mut prev: Option<((u32, i64), u32)> = None;
+        for (g, code) in group.iter_mut().zip(&c.codes) {
+            let key = (*g, *code);
+            let id = match prev {
+                Some((k, id)) if k == key => id,
+                _ => {
+                    let next = ids.len() as u32;
+                    let id = *ids.entry(key).or_insert(next);
+                    prev = Some((key, id));
+                    id
+                }
+            };
+            *g = id;
+        }
+        groups = ids.len();
+    }
+    (group, groups)
 }
 
 #[cfg(test)]
@@ -171,6 +317,70 @@ mod tests {
                 "{v:?} -> {s}"
             );
         }
+    }
+
+    /// Each row's path, from the groups (every row in exactly one group).
+    fn row_paths(batch: &RecordBatch, specs: &[PartitionSpec]) -> Vec<String> {
+        let mut out = vec![None; batch.num_rows()];
+        for (path, rows) in partition_groups(batch, specs).unwrap() {
+            let rows: Vec<usize> = match rows {
+                Rows::Run { offset, len } => (offset..offset + len).collect(),
+                Rows::Picked(r) => r.into_iter().map(|r| r as usize).collect(),
+            };
+            for r in rows {
+                assert!(out[r].is_none(), "row {r} in two groups");
+                out[r] = Some(path.clone());
+            }
+        }
+        out.into_iter()
+            .map(|p| p.expect("every row grouped"))
+            .collect()
+    }
+
+    #[test]
+    fn groups_are_runs_when_contiguous_and_picked_otherwise() {
+        let spec = [PartitionSpec {
+            column: "t".into(),
+            granularity: Some(Granularity::Day),
+        }];
+        let day = |d: i64| Some(d * 86_400_000 + 3_600_000);
+        let t = TimestampMillisecondArray::from(vec![day(0), day(0), day(1), day(2), day(1), None])
+            .with_timezone("UTC");
+        let batch = RecordBatch::try_from_iter(vec![("t", Arc::new(t) as ArrayRef)]).unwrap();
+        let groups = partition_groups(&batch, &spec).unwrap();
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    "date=1970-01-01".to_string(),
+                    Rows::Run { offset: 0, len: 2 }
+                ),
+                ("date=1970-01-02".to_string(), Rows::Picked(vec![2, 4])),
+                (
+                    "date=1970-01-03".to_string(),
+                    Rows::Run { offset: 3, len: 1 }
+                ),
+                (
+                    format!("date={DEFAULT_PARTITION}"),
+                    Rows::Run { offset: 5, len: 1 }
+                ),
+            ]
+        );
+        // Months and years from the civil date, across a year's end.
+        let month = [PartitionSpec {
+            column: "t".into(),
+            granularity: Some(Granularity::Month),
+        }];
+        let t = TimestampMillisecondArray::from(vec![
+            Some(1_703_980_800_000), // 2023-12-31
+            Some(1_704_067_200_000), // 2024-01-01
+            Some(1_706_659_200_000), // 2024-01-31
+        ]);
+        let batch = RecordBatch::try_from_iter(vec![("t", Arc::new(t) as ArrayRef)]).unwrap();
+        assert_eq!(
+            row_paths(&batch, &month),
+            ["month=2023-12", "month=2024-01", "month=2024-01"]
+        );
     }
 
     #[test]
@@ -220,7 +430,7 @@ mod tests {
             ("n", Arc::new(Int64Array::from(vec![1, -2, 3]))),
         ];
         let batch = RecordBatch::try_from_iter(cols).unwrap();
-        let p = row_paths(&batch, &specs).unwrap();
+        let p = row_paths(&batch, &specs);
         assert_eq!(
             p[0],
             "date=2023-01-15/hour=2023-01-15T10/direction=inbound/n=1"
@@ -237,7 +447,7 @@ mod tests {
                 "date={DEFAULT_PARTITION}/hour=1969-12-31T23/direction={DEFAULT_PARTITION}/n=3"
             )
         );
-        let e = row_paths(
+        let e = partition_groups(
             &batch,
             &[PartitionSpec {
                 column: "nope".into(),
@@ -246,7 +456,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("`nope`"), "{e}");
-        let e = row_paths(
+        let e = partition_groups(
             &batch,
             &[PartitionSpec {
                 column: "n".into(),

@@ -12,7 +12,7 @@ use tributary_plugin_sdk::{
 
 use crate::config::{ParquetConfig, Validated};
 use crate::error::{Error, Result};
-use crate::partition::{row_paths, sanitize};
+use crate::partition::{Rows, partition_groups, sanitize};
 use crate::writer::{Finished, PartFile, Store};
 
 /// One file in the run manifest (`{prefix}/_manifests/{run_id}.json`). The manifest holds
@@ -193,12 +193,13 @@ impl ParquetSink {
                 self.tmp_dir, self.seq
             ))
             .map_err(|e| Error::Batch(format!("cannot build a temporary key: {e}")))?;
+            let props = crate::writer::props_for(&self.props, batch);
             let pf = PartFile::create(
                 tmp,
                 partition.to_string(),
                 part,
                 batch.schema(),
-                &self.props,
+                &props,
                 self.cfg.upload_part_bytes,
                 &self.store,
             )?;
@@ -256,28 +257,16 @@ impl ParquetSink {
         if self.cfg.partition_by.is_empty() {
             self.write_part("", batch)?;
         } else {
-            let paths = row_paths(batch, &self.cfg.partition_by)?;
-            let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
-            let mut index: HashMap<&str, usize> = HashMap::new();
-            for (row, p) in paths.iter().enumerate() {
-                let row = u32::try_from(row)
-                    .map_err(|_| Error::Batch("a batch has more than 2^32 rows".into()))?;
-                let i = *index.entry(p.as_str()).or_insert_with(|| {
-                    groups.push((p.clone(), Vec::new()));
-                    groups.len() - 1
-                });
-                if let Some(g) = groups.get_mut(i) {
-                    g.1.push(row);
-                }
-            }
-            if let [(p, _)] = groups.as_slice() {
-                self.write_part(p, batch)?;
-            } else {
-                for (p, rows) in groups {
-                    let sub =
-                        arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?;
-                    self.write_part(&p, &sub)?;
-                }
+            let groups = partition_groups(batch, &self.cfg.partition_by)?;
+            for (p, rows) in groups {
+                let sub = match rows {
+                    Rows::Run { len, .. } if len == batch.num_rows() => batch.clone(),
+                    Rows::Run { offset, len } => batch.slice(offset, len),
+                    Rows::Picked(rows) => {
+                        arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?
+                    }
+                };
+                self.write_part(&p, &sub)?;
             }
         }
         self.rows += batch.num_rows() as u64;
