@@ -917,6 +917,9 @@ pub(crate) enum BodyError {
     Transport(reqwest::Error),
 }
 
+/// Most bytes reserved up front for a body from its Content-Length.
+const PREALLOCATE_MAX: u64 = 32 * 1024 * 1024;
+
 /// Reads a body, never holding more than `limit` bytes: a Content-Length above it is
 /// refused before reading, and the stream is cut when it passes it.
 pub(crate) async fn read_body(
@@ -928,7 +931,12 @@ pub(crate) async fn read_body(
         return Err(BodyError::TooLarge { limit });
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut buf = bytes::BytesMut::new();
+    // Sized once from Content-Length (bounded: a header is not trusted with memory), so a
+    // page is not copied through every doubling of the buffer (memmove was 5 % of a run).
+    let hint = resp
+        .content_length()
+        .map_or(0, |n| n.min(limit).min(PREALLOCATE_MAX));
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0));
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
