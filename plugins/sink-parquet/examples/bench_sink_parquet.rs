@@ -101,8 +101,8 @@ fn sink_props(cfg: &serde_json::Value) -> Result<WriterProperties, Box<dyn std::
         .build())
 }
 
-/// The raw reference: one `ArrowWriter` into memory per day partition, all open until the
-/// end. A page is cut into runs of rows of the same day (`startTime`'s `YYYY-MM-DD` prefix;
+/// The raw reference: one `ArrowWriter` into memory per day partition (with the sink's
+/// per-file properties), all open until the end. A page is cut into runs of rows of the same day (`startTime`'s `YYYY-MM-DD` prefix;
 /// zero-copy slices, the pages being in time order as exports are) and each run is written
 /// to its day's writer. No files, hashes, renames, memory bound or partition validation.
 fn write_raw(
@@ -122,15 +122,18 @@ fn write_raw(
         while end < batch.num_rows() && day(end) == d {
             end += 1;
         }
+        let run = batch.slice(start, end - start);
         let w = match writers.get_mut(d) {
             Some(w) => w,
+            // The same per-file properties as the sink (no dictionary for mostly-distinct
+            // text columns), so the two encoders are compared like for like.
             None => writers.entry(d.to_string()).or_insert(ArrowWriter::try_new(
                 Vec::new(),
                 batch.schema(),
-                Some(props.clone()),
+                Some(tributary_sink_parquet::writer::props_for(props, &run)),
             )?),
         };
-        w.write(&batch.slice(start, end - start))?;
+        w.write(&run)?;
         start = end;
     }
     Ok(())
