@@ -360,7 +360,10 @@ async fn prepare(
         )?),
         None => None,
     };
-    events::append(audit.as_mut(), &run_start(ctx, registry, opts, summary))?;
+    // Only with an audit log: the entry hashes every plugin file (tens of MB).
+    if audit.is_some() {
+        events::append(audit.as_mut(), &run_start(ctx, registry, opts, summary))?;
+    }
     Ok((source, plan, audit))
 }
 
