@@ -331,6 +331,13 @@ impl ParquetSink {
                 sha256: f.sha256,
             });
         }
+        // Every moved part's directory entry (and new partition directories) durable
+        // before the window is acknowledged.
+        let dests = now
+            .iter()
+            .map(|rel| self.store.key(rel))
+            .collect::<Result<Vec<_>>>()?;
+        self.store.sync_dirs(&dests)?;
         // Parts of this window left by an earlier attempt that this attempt did not rewrite.
         let keep: HashSet<&String> = now.iter().collect();
         let mut stale = 0u64;
@@ -387,7 +394,7 @@ impl ParquetSink {
         };
         let body = serde_json::to_vec_pretty(&manifest)?;
         let key = self.store.key(&format!("_manifests/{}.json", self.run))?;
-        self.store.put(&key, body)?;
+        self.store.put_durable(&key, body)?;
         // No other live instance stages here: everything under it was this instance's.
         self.store.delete_tree(&self.tmp_root)?;
         self.closed = true;
@@ -415,7 +422,8 @@ impl ParquetSink {
         let body = serde_json::to_vec(&WindowRecord {
             keys: keys.to_vec(),
         })?;
-        self.store.put(record, body)
+        // Durable before any part moves: the next attempt relies on it to find them.
+        self.store.put_durable(record, body)
     }
 
     /// The files landed so far in this run (what the manifest will list).
