@@ -25,7 +25,7 @@ use tributary_source::{
 use crate::config::{ApiDialect, ConfigProblem, CxoneConfig};
 use crate::metrics::SourceMetrics;
 use crate::simulator::{NO_SIMULATOR, SimulatorHandle, SimulatorStarter};
-use crate::source::{CxoneSource, SourceEvent as CxoneEvent, WindowReport};
+use crate::source::{CxoneSource, SourceEvent as CxoneEvent};
 
 /// The `cxone` source type.
 #[derive(Clone, Default)]
@@ -138,15 +138,7 @@ impl CxoneComponent {
     }
 
     fn window(&self, w: crate::Window) -> Window {
-        let id = match &self.tag {
-            Some(t) => format!("{}-u{t}", w.id()),
-            None => w.id(),
-        };
-        Window {
-            id,
-            start: w.start,
-            end: w.end,
-        }
+        tagged(&w, self.tag.as_deref())
     }
 
     async fn start(&mut self) -> Result<(), SourceError> {
@@ -316,6 +308,20 @@ impl Source for CxoneComponent {
     }
 }
 
+/// A planned window in the engine's terms: its time id, tagged with the Reporting
+/// increment it belongs to (`…-u<bookmark digits>`) when there is one.
+fn tagged(w: &crate::Window, tag: Option<&str>) -> Window {
+    let id = match tag {
+        Some(t) => format!("{}-u{t}", w.id()),
+        None => w.id(),
+    };
+    Window {
+        id,
+        start: w.start,
+        end: w.end,
+    }
+}
+
 /// Runs the CXone source and passes its events on in the engine's terms.
 async fn forward(
     source: CxoneSource,
@@ -323,10 +329,6 @@ async fn forward(
     tag: Option<String>,
     tx: mpsc::Sender<SourceEvent>,
 ) -> Result<(), SourceError> {
-    let ids: std::collections::HashMap<(DateTime<Utc>, DateTime<Utc>), String> = windows
-        .iter()
-        .map(|w| ((w.start, w.end), w.id.clone()))
-        .collect();
     let inner: Vec<crate::Window> = windows
         .iter()
         .map(|w| crate::Window {
@@ -336,24 +338,12 @@ async fn forward(
         .collect();
     let (itx, mut irx) = mpsc::channel::<CxoneEvent>(2);
     let producer = tokio::spawn(async move { source.run(inner, itx).await });
-    let id_of = |r: &WindowReport| {
-        ids.get(&(r.window.start, r.window.end))
-            .cloned()
-            .unwrap_or_else(|| match &tag {
-                Some(t) => format!("{}-u{t}", r.window.id()),
-                None => r.window.id(),
-            })
-    };
     while let Some(event) = irx.recv().await {
         let out = match event {
             CxoneEvent::WindowStart(_) => continue,
             CxoneEvent::Batch(b) => SourceEvent::Batch(b),
             CxoneEvent::WindowEnd(report) => SourceEvent::WindowEnd(WindowEnd {
-                window: Window {
-                    id: id_of(&report),
-                    start: report.window.start,
-                    end: report.window.end,
-                },
+                window: tagged(&report.window, tag.as_deref()),
                 records: report.records,
                 report: serde_json::to_value(&report).unwrap_or_default(),
             }),

@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 use tributary_plugin_sdk::{CreateContext, Sink};
-use tributary_source::SourceContext;
 
 use crate::config::Pipeline;
 use crate::plugins::Registry;
@@ -34,12 +33,7 @@ async fn source_check(pipeline: &Pipeline) -> Vec<ConnectCheck> {
     let mut out = Vec::new();
     for spec in &pipeline.sources {
         let component = format!("sources.{}", spec.spec.name);
-        let ctx = SourceContext {
-            component: spec.spec.name.clone(),
-            pipeline: pipeline.header.name.clone(),
-            saved: Default::default(),
-        };
-        let outcome = match spec.factory.create(&spec.spec.config, ctx) {
+        let outcome = match crate::source::instantiate(pipeline, spec, Default::default()) {
             Ok(mut source) => {
                 let reached = match source.open().await {
                     Ok(()) => source.check_connection().await,

@@ -53,16 +53,28 @@ pub async fn create(pipeline: &Pipeline) -> Result<(&SourceSpec, Box<dyn Source>
     let spec = only_source(pipeline)?;
     let state = StateStore::open(&pipeline.header.state.url, &pipeline.header.name)?;
     let saved = saved_state(&state, &spec.spec.name).await?;
+    let source = instantiate(pipeline, spec, saved)?;
+    Ok((spec, source))
+}
+
+/// Creates a source of the pipeline through its type's factory, with `saved` as what
+/// earlier runs left (no network).
+///
+/// # Errors
+/// When the source refuses its configuration.
+pub fn instantiate(
+    pipeline: &Pipeline,
+    spec: &SourceSpec,
+    saved: SavedState,
+) -> Result<Box<dyn Source>> {
     let ctx = SourceContext {
         component: spec.spec.name.clone(),
         pipeline: pipeline.header.name.clone(),
         saved,
     };
-    let source = spec
-        .factory
+    spec.factory
         .create(&spec.spec.config, ctx)
-        .map_err(|e| source_error(spec, e))?;
-    Ok((spec, source))
+        .map_err(|e| source_error(spec, e))
 }
 
 /// The windows of `shard` (every window without one), in plan order.

@@ -350,15 +350,8 @@ pub fn run_file(
     let (pipeline, registry) =
         crate::load(&pipeline_path, sources).map_err(|e: ConfigErrors| EngineError::Config(e))?;
     let spec = crate::source::only_source(&pipeline)?;
-    let ctx = tributary_source::SourceContext {
-        component: spec.spec.name.clone(),
-        pipeline: pipeline.header.name.clone(),
-        saved: Default::default(),
-    };
-    let schema = spec
-        .factory
-        .create(&spec.spec.config, ctx)
-        .and_then(|s| s.schema())
+    let schema = crate::source::instantiate(&pipeline, spec, Default::default())?
+        .schema()
         .map_err(|e| crate::source::source_error(spec, e))?;
     Ok(file
         .tests

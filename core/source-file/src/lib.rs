@@ -78,6 +78,7 @@ impl SourceFactory for FileFactory {
         Ok(Box::new(FileSource {
             cfg: Arc::new(cfg),
             metrics: Arc::new(FileMetrics::default()),
+            listing: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -117,12 +118,23 @@ impl SourceMetrics for FileMetrics {
 pub struct FileSource {
     cfg: Arc<FileConfig>,
     metrics: Arc<FileMetrics>,
+    /// The files under `path`, listed once per instance (plan, schema, the plan's details
+    /// and the run all read this one listing).
+    listing: std::sync::OnceLock<Result<Vec<plan::PlannedFile>, String>>,
+}
+
+impl FileSource {
+    fn files(&self) -> Result<&[plan::PlannedFile], SourceError> {
+        self.listing
+            .get_or_init(|| plan::files(&self.cfg))
+            .as_deref()
+            .map_err(|e| SourceError::failed(e.clone()))
+    }
 }
 
 impl Source for FileSource {
     fn schema(&self) -> Result<arrow_schema::SchemaRef, SourceError> {
-        let files = plan::files(&self.cfg).map_err(SourceError::failed)?;
-        let first = files.first().ok_or_else(|| {
+        let first = self.files()?.first().ok_or_else(|| {
             SourceError::failed(format!("no file to read under `{}`", self.cfg.path))
         })?;
         read::batches(&first.path, first.format, &self.cfg)
@@ -131,8 +143,7 @@ impl Source for FileSource {
     }
 
     fn plan(&self, _today: NaiveDate) -> Result<Vec<Window>, SourceError> {
-        let files = plan::files(&self.cfg).map_err(SourceError::failed)?;
-        Ok(files.into_iter().map(|f| f.window).collect())
+        Ok(self.files()?.iter().map(|f| f.window.clone()).collect())
     }
 
     fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -142,9 +153,10 @@ impl Source for FileSource {
     }
 
     fn describe_window(&self, window: &Window) -> (serde_json::Value, Vec<String>) {
-        let file = plan::files(&self.cfg)
+        let file = self
+            .files()
             .ok()
-            .and_then(|fs| fs.into_iter().find(|f| f.window.id == window.id));
+            .and_then(|fs| fs.iter().find(|f| f.window.id == window.id));
         match file {
             Some(f) => (
                 serde_json::json!({"file": f.path.display().to_string(), "format": f.format}),
@@ -159,15 +171,10 @@ impl Source for FileSource {
     }
 
     fn check_connection(&self) -> BoxFuture<'_, Result<String, SourceError>> {
-        let cfg = Arc::clone(&self.cfg);
-        Box::pin(async move {
-            let files = plan::files(&cfg).map_err(SourceError::failed)?;
-            Ok(format!(
-                "{} file(s) to read under {}",
-                files.len(),
-                cfg.path
-            ))
-        })
+        let reached = self
+            .files()
+            .map(|files| format!("{} file(s) to read under {}", files.len(), self.cfg.path));
+        Box::pin(async move { reached })
     }
 
     fn run(
@@ -177,8 +184,16 @@ impl Source for FileSource {
     ) -> BoxFuture<'static, Result<(), SourceError>> {
         let cfg = Arc::clone(&self.cfg);
         let metrics = Arc::clone(&self.metrics);
+        // Each window's file, from the listing the plan came from.
+        let by_id: std::collections::HashMap<String, plan::PlannedFile> = match self.files() {
+            Ok(files) => files
+                .iter()
+                .map(|f| (f.window.id.clone(), f.clone()))
+                .collect(),
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || read_windows(&cfg, &metrics, windows, &tx))
+            tokio::task::spawn_blocking(move || read_windows(&cfg, &metrics, &by_id, windows, &tx))
                 .await
                 .map_err(|e| SourceError::failed(format!("the file reader failed: {e}")))?
         })
@@ -197,20 +212,17 @@ impl Source for FileSource {
 fn read_windows(
     cfg: &FileConfig,
     metrics: &FileMetrics,
+    files: &std::collections::HashMap<String, plan::PlannedFile>,
     windows: Vec<Window>,
     tx: &mpsc::Sender<SourceEvent>,
 ) -> Result<(), SourceError> {
-    let files = plan::files(cfg).map_err(SourceError::failed)?;
     for window in windows {
-        let file = files
-            .iter()
-            .find(|f| f.window.id == window.id)
-            .ok_or_else(|| {
-                SourceError::failed(format!(
-                    "window {} names a file that is no longer under `{}`",
-                    window.id, cfg.path
-                ))
-            })?;
+        let file = files.get(&window.id).ok_or_else(|| {
+            SourceError::failed(format!(
+                "window {} names a file that is no longer under `{}`",
+                window.id, cfg.path
+            ))
+        })?;
         let (_, batches) =
             read::batches(&file.path, file.format, cfg).map_err(SourceError::failed)?;
         let mut records = 0u64;

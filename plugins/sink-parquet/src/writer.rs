@@ -54,10 +54,7 @@ impl Store {
                 context: "building the sink's async runtime".into(),
                 source,
             })?;
-        let local_root = match &cfg.location {
-            Location::Local { dir } => Some(dir.clone()),
-            Location::S3 { .. } => None,
-        };
+        let mut local_root = None;
         let mut local = None;
         let (store, prefix, base): (Arc<dyn ObjectStore>, ObjectPath, String) = match &cfg.location
         {
@@ -77,10 +74,10 @@ impl Store {
                     }
                 })?);
                 local = Some(Arc::clone(&fs));
-                let base = std::fs::canonicalize(dir)
-                    .unwrap_or_else(|_| dir.clone())
-                    .display()
-                    .to_string();
+                // Canonical, as `path_to_filesystem` answers: `sync_dirs` compares with it.
+                let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                let base = root.display().to_string();
+                local_root = Some(root);
                 (fs, ObjectPath::default(), base)
             }
             Location::S3 { bucket, prefix } => {
@@ -277,7 +274,6 @@ impl Store {
         let (Some(fs), Some(root)) = (&self.local, &self.local_root) else {
             return Ok(());
         };
-        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
         let mut dirs = std::collections::BTreeSet::new();
         for key in keys {
             let path = fs.path_to_filesystem(key).map_err(|source| Error::Io {
@@ -287,13 +283,13 @@ impl Store {
             })?;
             let mut dir = path.parent();
             while let Some(d) = dir {
-                if !dirs.insert(d.to_path_buf()) || !d.starts_with(&root) || d == root {
+                if !dirs.insert(d.to_path_buf()) || !d.starts_with(root) || d == root {
                     break;
                 }
                 dir = d.parent();
             }
         }
-        for d in dirs.iter().filter(|d| d.starts_with(&root)) {
+        for d in dirs.iter().filter(|d| d.starts_with(root)) {
             std::fs::File::open(d)
                 .and_then(|f| f.sync_all())
                 .map_err(|source| Error::Local {

@@ -214,17 +214,7 @@ async fn prepare(
 ) -> Result<(Box<dyn Source>, Plan, Option<AuditLog>)> {
     let header = &ctx.pipeline.header;
     let spec = ctx.spec;
-    let source = spec
-        .factory
-        .create(
-            &spec.spec.config,
-            tributary_source::SourceContext {
-                component: spec.spec.name.clone(),
-                pipeline: header.name.clone(),
-                saved: ctx.saved.clone(),
-            },
-        )
-        .map_err(|e| source_error(spec, e))?;
+    let source = crate::source::instantiate(ctx.pipeline, spec, ctx.saved.clone())?;
     let plan = plan_run(ctx, source.as_ref(), opts, summary).await?;
     let mut audit = match &header.audit {
         Some(a) => Some(AuditLog::open(
@@ -469,11 +459,9 @@ async fn finish(
         transforms: &summary.transform_metrics,
         source_metrics: &summary.source_metrics,
     };
-    let has_audit = audit.is_some();
     let audit_path = audit.as_ref().map(|a| a.path().to_path_buf());
     events::append(audit, &end)?;
-    if let (true, Some(path), Some(url)) = (
-        has_audit,
+    if let (Some(path), Some(url)) = (
         audit_path,
         header.audit.as_ref().and_then(|c| c.url.as_ref()),
     ) {

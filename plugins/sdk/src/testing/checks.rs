@@ -405,29 +405,22 @@ impl<'a> Suite<'a> {
     }
 
     fn empty_batch(&mut self) -> Checked {
-        let mut inst = self.fresh()?;
-        let cp = self.window();
         let empty = self.rows(0)?;
-        let (_, emitted) = self.window_ok(&mut inst, &[empty], &cp)?;
-        if rows_of(&emitted) != 0 {
-            return Err(format!(
-                "an empty batch made {} rows come out",
-                rows_of(&emitted)
-            ));
-        }
-        self.close_clean(&mut inst)?;
-        Ok(None)
+        self.nothing_comes_out(&[empty], "an empty batch")
     }
 
     fn empty_window(&mut self) -> Checked {
+        self.nothing_comes_out(&[], "an empty window")
+    }
+
+    /// One window of `batches` (no rows in them) on a fresh instance emits no row, and the
+    /// instance closes cleanly.
+    fn nothing_comes_out(&mut self, batches: &[RecordBatch], what: &str) -> Checked {
         let mut inst = self.fresh()?;
         let cp = self.window();
-        let (_, emitted) = self.window_ok(&mut inst, &[], &cp)?;
+        let (_, emitted) = self.window_ok(&mut inst, batches, &cp)?;
         if rows_of(&emitted) != 0 {
-            return Err(format!(
-                "an empty window made {} rows come out",
-                rows_of(&emitted)
-            ));
+            return Err(format!("{what} made {} rows come out", rows_of(&emitted)));
         }
         self.close_clean(&mut inst)?;
         Ok(None)
