@@ -428,6 +428,35 @@ impl Inner {
     }
 
     /// Sends one window's events; `Ok(false)` when the receiver is gone.
+    /// One page's records, checked against the content type its format wants.
+    fn decode_page(
+        &self,
+        reply: &crate::client::Reply,
+        export_id: &str,
+        page_no: u64,
+    ) -> Result<crate::decode::Page, CxoneError> {
+        let decode_err = |message: String| CxoneError::Decode {
+            export_id: export_id.to_string(),
+            page: page_no,
+            message,
+        };
+        let ctype = reply.header("content-type").map(str::to_ascii_lowercase);
+        match self.cfg.format {
+            ExportFormat::Csv => {
+                check_content_type(ctype.as_deref(), &["csv", "text/plain"], "text/csv")
+                    .map_err(decode_err)?;
+                self.decoder
+                    .decode_csv(&reply.body, reply.header("x-next-page-token"))
+            }
+            _ => {
+                check_content_type(ctype.as_deref(), &["json"], "application/json")
+                    .map_err(decode_err)?;
+                self.decoder.decode_json(&reply.body)
+            }
+        }
+        .map_err(decode_err)
+    }
+
     async fn stream_window(
         &self,
         p: Prepared,
@@ -516,48 +545,10 @@ impl Inner {
                     }
                     Err(e) => return Err(e),
                 };
-                let decode_err = |message: String| CxoneError::Decode {
-                    export_id: part.export_id.clone(),
-                    page: page_no,
-                    message,
+                let page = self.decode_page(&reply, &part.export_id, page_no)?;
+                let Some(new_records) = deliver(page.batches, &mut skip, tx).await else {
+                    return Ok(false);
                 };
-                let ctype = reply.header("content-type").map(str::to_ascii_lowercase);
-                let page = match self.cfg.format {
-                    ExportFormat::Csv => {
-                        check_content_type(ctype.as_deref(), &["csv", "text/plain"], "text/csv")
-                            .map_err(decode_err)?;
-                        self.decoder
-                            .decode_csv(&reply.body, reply.header("x-next-page-token"))
-                    }
-                    _ => {
-                        check_content_type(ctype.as_deref(), &["json"], "application/json")
-                            .map_err(decode_err)?;
-                        self.decoder.decode_json(&reply.body)
-                    }
-                }
-                .map_err(|message| CxoneError::Decode {
-                    export_id: part.export_id.clone(),
-                    page: page_no,
-                    message,
-                })?;
-                let mut new_records = 0u64;
-                for b in page.batches {
-                    let rows = b.num_rows() as u64;
-                    let b = if skip >= rows {
-                        skip -= rows;
-                        continue;
-                    } else if skip > 0 {
-                        let cut = skip as usize;
-                        skip = 0;
-                        b.slice(cut, rows as usize - cut)
-                    } else {
-                        b
-                    };
-                    new_records += b.num_rows() as u64;
-                    if b.num_rows() > 0 && tx.send(SourceEvent::Batch(b)).await.is_err() {
-                        return Ok(false);
-                    }
-                }
                 SourceMetrics::add(&self.metrics.pages, 1);
                 SourceMetrics::add(&self.metrics.records, new_records);
                 let first = page.first_bad_value.as_deref();
@@ -616,6 +607,34 @@ impl Inner {
         tracing::info!(window = %p.window, records = report.records, pages = report.pages, "window complete");
         Ok(tx.send(SourceEvent::WindowEnd(report)).await.is_ok())
     }
+}
+
+/// Sends a page's batches, first dropping `skip` rows already delivered before a
+/// pagination restart. The rows sent, or `None` when the receiver is gone.
+async fn deliver(
+    batches: Vec<RecordBatch>,
+    skip: &mut u64,
+    tx: &Sender<SourceEvent>,
+) -> Option<u64> {
+    let mut sent = 0u64;
+    for b in batches {
+        let rows = b.num_rows() as u64;
+        let b = if *skip >= rows {
+            *skip -= rows;
+            continue;
+        } else if *skip > 0 {
+            let cut = *skip as usize;
+            *skip = 0;
+            b.slice(cut, rows as usize - cut)
+        } else {
+            b
+        };
+        sent += b.num_rows() as u64;
+        if b.num_rows() > 0 && tx.send(SourceEvent::Batch(b)).await.is_err() {
+            return None;
+        }
+    }
+    Some(sent)
 }
 
 fn check_content_type(got: Option<&str>, accept: &[&str], want: &str) -> Result<(), String> {
