@@ -278,26 +278,51 @@ impl IntCol {
     }
 }
 
-/// The ids accepted in a run, kept as 128-bit fingerprints (16 bytes an id instead of a
-/// heap string). One XXH3-128 digest (`twox-hash`) makes a false "duplicate" (which would
-/// drop a record) about as likely as 10^-24 for ten million ids; it replaced two SipHash-1-3
-/// passes, and the set no longer hashes its already uniform keys again ([`Fingerprints`]);
-/// see docs/performance.md for the measurement.
+/// The ids accepted in a run, kept as 96-bit fingerprints (XXH3-128 by `twox-hash`, cut to
+/// 96 bits) each with its record's `startTime` day, in one 16-byte entry: no heap string per
+/// id. A false "duplicate" (which would drop a record) needs two of the ids held at once to
+/// share 96 bits: about 10^-17 for the 2.5 M ids of a 90-day window at 27,400 records a
+/// day. The set hashes an entry by its fingerprint's low 64 bits, already uniform
+/// ([`Fingerprints`]); see docs/performance.md for the measurements.
 ///
-/// Memory stays bounded however long the run: each fingerprint is also filed under the UTC
-/// day of its record's `startTime`, and [`SeenIds::forget_before`] (called as each window
-/// ends) drops the days before the horizon. Export windows are cut by `startTime`, so a
-/// record of a forgotten day does not come again; one that does anyway is still compared
-/// with every id held, and counted in `dedupe_beyond_horizon`.
+/// Memory stays bounded however long the run: [`SeenIds::forget_before`] (called as each
+/// window ends) drops the entries of days before the horizon in one sweep of the set. Export
+/// windows are cut by `startTime`, so a record of a forgotten day does not come again; one
+/// that does anyway is still compared with every id held, and counted in
+/// `dedupe_beyond_horizon`.
 #[derive(Debug, Default)]
 pub struct SeenIds {
-    set: HashSet<u128, Fingerprints>,
-    /// Fingerprints by `startTime` day (days since 1970-01-01 UTC); `None`: no time.
-    by_day: BTreeMap<Option<i64>, Vec<u128>>,
+    set: HashSet<Held, Fingerprints>,
     /// Days before this one are forgotten.
     horizon: Option<i64>,
     /// Ids accepted over the run.
     accepted: u64,
+}
+
+/// One id held: 96 bits of its fingerprint and its record's `startTime` day (days since
+/// 1970-01-01 UTC, [`NO_DAY`] without a time). Equal and hashed by the fingerprint alone.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    lo: u64,
+    hi: u32,
+    day: i32,
+}
+
+/// The day of an id whose record has no time: never forgotten.
+const NO_DAY: i32 = i32::MAX;
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.lo == other.lo && self.hi == other.hi
+    }
+}
+
+impl Eq for Held {}
+
+impl std::hash::Hash for Held {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.lo);
+    }
 }
 
 /// What [`SeenIds::insert`] found.
@@ -313,10 +338,9 @@ pub enum Seen {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The hasher of the fingerprint set: a fingerprint is already a uniform 128-bit digest, so
-/// its low 64 bits are the hash (hashing it again with SipHash cost as much as the set
-/// operation itself, measured with `perf`). Hand-written: a dozen lines, no crate offers
-/// exactly this.
+/// The hasher of the fingerprint set: a fingerprint is already a uniform digest, so its low
+/// 64 bits are the hash (hashing it again with SipHash cost as much as the set operation
+/// itself, measured with `perf`). Hand-written: a dozen lines, no crate offers exactly this.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Fingerprints;
 
@@ -341,8 +365,8 @@ impl std::hash::Hasher for LowBits {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
@@ -350,12 +374,17 @@ impl SeenIds {
     /// Records `id` of a record starting at `start_ms` (Unix milliseconds, if known).
     pub fn insert(&mut self, id: &str, start_ms: Option<i64>) -> Seen {
         let fp = twox_hash::XxHash3_128::oneshot(id.as_bytes());
-        if !self.set.insert(fp) {
+        let day = start_ms.map(|ms| ms.div_euclid(DAY_MS));
+        let held = Held {
+            lo: fp as u64,
+            hi: (fp >> 64) as u32,
+            // Days past i32 (±5.8 million years) are kept like records without a time.
+            day: day.and_then(|d| i32::try_from(d).ok()).unwrap_or(NO_DAY),
+        };
+        if !self.set.insert(held) {
             return Seen::Duplicate;
         }
         self.accepted += 1;
-        let day = start_ms.map(|ms| ms.div_euclid(DAY_MS));
-        self.by_day.entry(day).or_default().push(fp);
         match (day, self.horizon) {
             (Some(d), Some(h)) if d < h => Seen::NewBeyondHorizon,
             _ => Seen::New,
@@ -366,18 +395,10 @@ impl SeenIds {
     /// without a time are kept).
     pub fn forget_before(&mut self, day_start_ms: i64) {
         let horizon = day_start_ms.div_euclid(DAY_MS);
-        self.horizon = Some(self.horizon.map_or(horizon, |h| h.max(horizon)));
-        let keep = self.by_day.split_off(&Some(horizon));
-        let none = self.by_day.remove(&None);
-        for fp in std::mem::replace(&mut self.by_day, keep)
-            .into_values()
-            .flatten()
-        {
-            self.set.remove(&fp);
-        }
-        if let Some(v) = none {
-            self.by_day.insert(None, v);
-        }
+        let horizon = self.horizon.map_or(horizon, |h| h.max(horizon));
+        self.horizon = Some(horizon);
+        self.set
+            .retain(|h| h.day == NO_DAY || i64::from(h.day) >= horizon);
     }
 
     /// Ids accepted over the run.
@@ -402,6 +423,31 @@ fn kept_aside(extra: &str, key: &str) -> bool {
     extra.contains(key)
         && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extra)
             .is_ok_and(|m| m.contains_key(key))
+}
+
+/// The allowed values of an enumerated column. A handful (the usual case) are compared in
+/// turn, which costs less than hashing each value (measured: SipHash and its compare were
+/// 3 % of a run's samples); more go through the set.
+enum Allowed<'a> {
+    Few(Vec<&'a str>),
+    Many(&'a HashSet<String>),
+}
+
+impl<'a> Allowed<'a> {
+    fn new(set: &'a HashSet<String>) -> Self {
+        if set.len() <= 16 {
+            Self::Few(set.iter().map(String::as_str).collect())
+        } else {
+            Self::Many(set)
+        }
+    }
+
+    fn contains(&self, v: &str) -> bool {
+        match self {
+            Self::Few(few) => few.contains(&v),
+            Self::Many(set) => set.contains(v),
+        }
+    }
 }
 
 /// Appends one defect to a row's reason.
@@ -452,10 +498,12 @@ impl Checker {
         let id = str_col(f.id);
         let texts: Vec<(&str, StrCol)> =
             f.text.iter().map(|n| (*n, StrCol::get(batch, n))).collect();
-        let enums: Vec<(&str, StrCol, &HashSet<String>)> =
+        let enums: Vec<(&str, StrCol, Allowed)> =
             [(f.direction, &cfg.directions), (f.medium, &cfg.media)]
                 .into_iter()
-                .filter_map(|(n, allowed)| n.map(|n| (n, StrCol::get(batch, n), allowed)))
+                .filter_map(|(n, allowed)| {
+                    n.map(|n| (n, StrCol::get(batch, n), Allowed::new(allowed)))
+                })
                 .collect();
         let ts_col = |name: Option<&str>| name.map_or(TsCol::Absent, |n| TsCol::get(batch, n));
         let (start_name, end_name) = (f.start.unwrap_or(""), f.end.unwrap_or(""));
