@@ -65,7 +65,7 @@ fn mostly_distinct(column: &dyn arrow_array::Array) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Array, ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow_array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
     use parquet::schema::types::ColumnPath;
     use std::sync::Arc;
 
