@@ -6,6 +6,9 @@ use parquet::file::properties::WriterProperties;
 /// Rows sampled to decide a column's dictionary.
 const DICTIONARY_SAMPLE: usize = 1024;
 
+/// Fewer rows than this are too few to judge: Parquet's default stays.
+pub const DICTIONARY_MIN_ROWS: usize = 64;
+
 /// The writer properties of a new file, from the sink's and the file's first batch: a text or
 /// fixed-width column (times, numbers) whose sampled values are mostly distinct (ids,
 /// timestamps, free text) is written without a dictionary. Parquet would build one for
@@ -29,12 +32,12 @@ pub fn props_for(base: &WriterProperties, first: &RecordBatch) -> WriterProperti
 }
 
 /// True when more than half of the first [`DICTIONARY_SAMPLE`] non-null values of a text
-/// or fixed-width primitive column differ; false for other types and for fewer than 64 rows
-/// (too few to judge: Parquet's default stays).
+/// or fixed-width primitive column differ; false for other types and for fewer than
+/// [`DICTIONARY_MIN_ROWS`] rows.
 fn mostly_distinct(column: &dyn arrow_array::Array) -> bool {
     use arrow_array::cast::AsArray;
     let sampled = column.len().min(DICTIONARY_SAMPLE);
-    if sampled < 64 {
+    if sampled < DICTIONARY_MIN_ROWS {
         return false;
     }
     let valid = |row: &usize| column.is_valid(*row);

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::SchemaRef;
 use object_store::path::Path as ObjectPath;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
@@ -59,6 +60,10 @@ pub struct ParquetSink {
     cfg: Validated,
     store: Store,
     props: WriterProperties,
+    /// The per-file properties decided from a first batch large enough to judge, for files
+    /// of that schema: sampling every column of every new file cost more than the
+    /// dictionaries it saved (hashing was 4 % of the sink's samples, 365 files a 1M run).
+    file_props: Option<(SchemaRef, WriterProperties)>,
     ctx: CreateContext,
     run: String,
     /// Staging for this pipeline, component and shard: `_tmp/{pipeline}-{component}[-shard-…]`.
@@ -139,6 +144,7 @@ impl ParquetSink {
             cfg,
             store,
             props,
+            file_props: None,
             ctx: ctx.clone(),
             run,
             tmp_root,
@@ -155,6 +161,20 @@ impl ParquetSink {
             closed: false,
             finished_early: 0,
         })
+    }
+
+    /// The properties of a new file whose first batch is `batch`.
+    fn file_props(&mut self, batch: &RecordBatch) -> WriterProperties {
+        if let Some((schema, props)) = &self.file_props
+            && schema.fields() == batch.schema_ref().fields()
+        {
+            return props.clone();
+        }
+        let props = crate::writer::props_for(&self.props, batch);
+        if batch.num_rows() >= crate::props::DICTIONARY_MIN_ROWS {
+            self.file_props = Some((batch.schema(), props.clone()));
+        }
+        props
     }
 
     fn finish_open(&mut self, partition: &str) -> Result<()> {
@@ -193,7 +213,7 @@ impl ParquetSink {
                 self.tmp_dir, self.seq
             ))
             .map_err(|e| Error::Batch(format!("cannot build a temporary key: {e}")))?;
-            let props = crate::writer::props_for(&self.props, batch);
+            let props = self.file_props(batch);
             let pf = PartFile::create(
                 tmp,
                 partition.to_string(),

@@ -428,3 +428,44 @@ fn open_files_are_finished_early_to_stay_within_the_memory_budget() {
     assert!(early > 0);
     assert!(files > PARTITIONS as usize, "{files} files");
 }
+
+/// Every file of a run, not just the first, writes mostly-distinct columns (ids) without a
+/// dictionary and few-valued ones (direction) with one: the decision taken on the first
+/// large-enough batch is kept for the files that follow.
+#[test]
+fn dictionaries_follow_the_data_in_every_file() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let mut s = sink(
+        json!({"url": out.display().to_string(), "partition_by": ["startTime:day"]}),
+        "run1",
+    );
+    let (b1, _) = cxone_batch(0, 3000);
+    let (b2, _) = cxone_batch(3000, 3000);
+    s.write(&b1).unwrap();
+    s.flush(&cp(W1)).unwrap();
+    s.write(&b2).unwrap();
+    s.flush(&cp(W2)).unwrap();
+    s.close().unwrap();
+    let files: Vec<String> = files_under(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet") && f.starts_with("date=2023"))
+        .collect();
+    assert_eq!(files.len(), 2 * DAYS.len());
+    for f in files {
+        let reader = SerializedFileReader::new(std::fs::File::open(out.join(&f)).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let schema = meta.file_metadata().schema_descr();
+        let has_dictionary = |name: &str| {
+            let col = (0..schema.num_columns())
+                .find(|&i| schema.column(i).name() == name)
+                .unwrap();
+            meta.row_groups()
+                .iter()
+                .all(|rg| rg.column(col).dictionary_page_offset().is_some())
+        };
+        assert!(!has_dictionary("id"), "{f}: id has a dictionary");
+        assert!(has_dictionary("direction"), "{f}: direction has none");
+    }
+}
