@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod partition;
 pub mod props;

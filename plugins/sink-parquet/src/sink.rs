@@ -305,6 +305,8 @@ impl ParquetSink {
         for k in keys {
             self.finish_open(&k)?;
         }
+        // Every part's bytes durable before any is moved into place.
+        self.store.wait_synced()?;
         // The record of what this window's last attempt landed, written (as the union with
         // what it lists already) before any part is moved: a crash at any point leaves a
         // record naming every part of this window that may exist, so the next attempt can

@@ -26,6 +26,8 @@ pub struct Store {
     /// The local backend itself (writes without its own fsyncs: [`Store::sync_file`] and
     /// [`Store::sync_dirs`] make what must be durable durable, once each).
     local: Option<Arc<LocalFileSystem>>,
+    /// Syncs finished local parts in the background ([`Store::sync_file_later`]).
+    syncer: Option<crate::durable::Syncer>,
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     base: String,
@@ -92,9 +94,14 @@ impl Store {
                 (Arc::new(store), prefix.clone(), format!("s3://{bucket}"))
             }
         };
+        let syncer = match local {
+            Some(_) => Some(crate::durable::Syncer::start()?),
+            None => None,
+        };
         Ok(Store {
             local_root,
             local,
+            syncer,
             store,
             prefix,
             base,
@@ -249,19 +256,48 @@ impl Store {
     /// # Errors
     /// When the file cannot be opened or synced.
     pub fn sync_file(&self, p: &ObjectPath) -> Result<()> {
-        let Some(fs) = &self.local else { return Ok(()) };
-        let io = |source| Error::Local {
-            context: format!("fsync of {}", self.url_of(p)),
-            source,
+        match self.local_path(p)? {
+            Some(path) => crate::durable::sync_now(&path, &self.url_of(p)),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Store::sync_file`] on a thread of its own; [`Store::wait_synced`] waits for it.
+    ///
+    /// # Errors
+    /// Only when the key has no local path.
+    pub fn sync_file_later(&self, p: &ObjectPath) -> Result<()> {
+        let Some(path) = self.local_path(p)? else {
+            return Ok(());
         };
-        let path = fs.path_to_filesystem(p).map_err(|source| Error::Io {
-            op: "fsync",
-            location: self.url_of(p),
-            source,
-        })?;
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io)
+        match &self.syncer {
+            Some(s) => s.submit(path, self.url_of(p)),
+            None => crate::durable::sync_now(&path, &self.url_of(p)),
+        }
+    }
+
+    /// Waits for every [`Store::sync_file_later`] so far.
+    ///
+    /// # Errors
+    /// The first file that could not be synced.
+    pub fn wait_synced(&self) -> Result<()> {
+        self.syncer
+            .as_ref()
+            .map_or(Ok(()), crate::durable::Syncer::wait)
+    }
+
+    /// The file behind a local object; `None` on S3.
+    fn local_path(&self, p: &ObjectPath) -> Result<Option<std::path::PathBuf>> {
+        let Some(fs) = &self.local else {
+            return Ok(None);
+        };
+        fs.path_to_filesystem(p)
+            .map(Some)
+            .map_err(|source| Error::Io {
+                op: "fsync",
+                location: self.url_of(p),
+                source,
+            })
     }
 
     /// Makes the directory entries of local objects durable: each distinct directory that
@@ -429,8 +465,9 @@ impl Upload {
             location: store.url_of(&self.path),
             source,
         })?;
-        // The bytes are durable from here; the entry is, once renamed, at the flush.
-        store.sync_file(&self.path)?;
+        // The bytes are made durable in the background, waited for at the window's flush
+        // (before the part is renamed into place); the entry is, once renamed, at the flush.
+        store.sync_file_later(&self.path)?;
         Ok((self.bytes, hex::encode(self.hasher.finalize())))
     }
 
