@@ -290,14 +290,32 @@ impl IntCol {
 /// windows are cut by `startTime`, so a record of a forgotten day does not come again; one
 /// that does anyway is still compared with every id held, and counted in
 /// `dedupe_beyond_horizon`.
-#[derive(Debug, Default)]
+///
+/// The set is [`SHARDS`] tables chosen by other bits of the fingerprint than the tables
+/// hash: each grows on its own, so growing never holds the old and the new copy of the
+/// whole set at once (one table of a 10M-record run's 2.5 M ids peaked at 107 MB while it
+/// doubled, about 71 MB after).
+#[derive(Debug)]
 pub struct SeenIds {
-    set: HashSet<Held, Fingerprints>,
+    shards: Vec<HashSet<Held, Fingerprints>>,
     /// Days before this one are forgotten.
     horizon: Option<i64>,
     /// Ids accepted over the run.
     accepted: u64,
 }
+
+impl Default for SeenIds {
+    fn default() -> Self {
+        SeenIds {
+            shards: (0..SHARDS).map(|_| HashSet::default()).collect(),
+            horizon: None,
+            accepted: 0,
+        }
+    }
+}
+
+/// Tables of [`SeenIds`].
+const SHARDS: usize = 256;
 
 /// One id held: 96 bits of its fingerprint and its record's `startTime` day (days since
 /// 1970-01-01 UTC, [`NO_DAY`] without a time). Equal and hashed by the fingerprint alone.
@@ -381,7 +399,13 @@ impl SeenIds {
             // Days past i32 (±5.8 million years) are kept like records without a time.
             day: day.and_then(|d| i32::try_from(d).ok()).unwrap_or(NO_DAY),
         };
-        if !self.set.insert(held) {
+        // The top byte of `hi`: the tables index by `lo`'s low bits, compare `lo`'s top 7.
+        let shard = (held.hi >> 24) as usize % SHARDS;
+        let Some(set) = self.shards.get_mut(shard) else {
+            // Never: there are SHARDS tables.
+            return Seen::New;
+        };
+        if !set.insert(held) {
             return Seen::Duplicate;
         }
         self.accepted += 1;
@@ -397,8 +421,9 @@ impl SeenIds {
         let horizon = day_start_ms.div_euclid(DAY_MS);
         let horizon = self.horizon.map_or(horizon, |h| h.max(horizon));
         self.horizon = Some(horizon);
-        self.set
-            .retain(|h| h.day == NO_DAY || i64::from(h.day) >= horizon);
+        for set in &mut self.shards {
+            set.retain(|h| h.day == NO_DAY || i64::from(h.day) >= horizon);
+        }
     }
 
     /// Ids accepted over the run.
@@ -408,12 +433,12 @@ impl SeenIds {
 
     /// Ids held now.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.shards.iter().map(HashSet::len).sum()
     }
 
     /// True when no id is held.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.shards.iter().all(HashSet::is_empty)
     }
 }
 
