@@ -56,6 +56,7 @@ mod extraction;
 pub mod mapping;
 pub mod metrics;
 pub mod payload;
+mod prefetch;
 mod reporting;
 pub mod requests;
 pub mod retry;

@@ -458,7 +458,7 @@ impl Inner {
     }
 
     async fn stream_window(
-        &self,
+        self: &Arc<Self>,
         p: Prepared,
         tx: &Sender<SourceEvent>,
     ) -> Result<bool, CxoneError> {
@@ -508,6 +508,8 @@ impl Inner {
             // Tokens seen, to stop a server that cycles (A, B, A, B, ...).
             let mut seen = std::collections::HashSet::new();
             let mut empty_in_a_row = 0u32;
+            // The next page, asked for while this one decodes (see `prefetch`).
+            let mut ahead: Option<crate::prefetch::Prefetch> = None;
             loop {
                 page_no += 1;
                 if page_no > MAX_PAGES_PER_EXPORT {
@@ -520,16 +522,24 @@ impl Inner {
                         ),
                     });
                 }
-                let reply = match self
-                    .client
-                    .page(
-                        &part.export_id,
-                        self.cfg.page_size,
-                        token.as_deref(),
-                        &part.window,
-                    )
-                    .await
-                {
+                let prefetched = match ahead.take() {
+                    Some(a) => a.reply_for(token.as_deref()).await,
+                    None => None,
+                };
+                let fetched = match prefetched {
+                    Some(r) => r,
+                    None => {
+                        self.client
+                            .page(
+                                &part.export_id,
+                                self.cfg.page_size,
+                                token.as_deref(),
+                                &part.window,
+                            )
+                            .await
+                    }
+                };
+                let reply = match fetched {
                     Ok(r) => r,
                     Err(CxoneError::BadRequest { message, .. })
                         if token.is_some()
@@ -545,6 +555,8 @@ impl Inner {
                     }
                     Err(e) => return Err(e),
                 };
+                ahead =
+                    crate::prefetch::Prefetch::start(self, &reply, &part.export_id, &part.window);
                 let page = self.decode_page(&reply, &part.export_id, page_no)?;
                 let Some(new_records) = deliver(page.batches, &mut skip, tx).await else {
                     return Ok(false);
@@ -648,7 +660,7 @@ fn check_content_type(got: Option<&str>, accept: &[&str], want: &str) -> Result<
 }
 
 /// A spawned task aborted when its handle is dropped (run ended early).
-struct AbortOnDrop<T>(JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) JoinHandle<T>);
 
 impl<T> Future for AbortOnDrop<T> {
     type Output = Result<T, tokio::task::JoinError>;
