@@ -11,11 +11,13 @@
 //! The JSON grammar is checked everywhere, nested values included (to a depth of
 //! [`MAX_DEPTH`]); the body was checked for UTF-8 before.
 //!
-//! Type rules (those of arrow-json, which this replaces): a text column takes strings
-//! only; a whole-number column takes numbers (a fraction is cut toward zero, as arrow-json
-//! did) and strings holding a whole number; a time column takes strings, and one that is
-//! not a time lands as null, counted and kept in `_extra` (see the module above); `null`
-//! and a missing key are null; when a key comes twice the last value wins.
+//! Type rules: a text column takes strings only; a whole-number column takes numbers and
+//! strings holding a whole number; a time column takes strings. A value of another JSON
+//! type fails the page, naming the record and the column. A number that is not whole (or
+//! beyond Int64) and a string that is not a time land as null, counted in `bad_values` and
+//! kept in `_extra` (arrow-json, which this replaces, cut fractions toward zero: a changed
+//! number in the lake); `null` and a missing key are null; when a key comes twice the last
+//! value wins.
 
 use std::sync::Arc;
 
@@ -333,9 +335,15 @@ impl Decoder<'_> {
             (Builder::Time(b), Val::Missing | Val::Null) => b.append_null(),
             (Builder::Text(b), Val::Str { escaped }) => b.append_value(text(raw, escaped)?),
             (Builder::Text(_), _) => return Err(wrong("a string")),
-            (Builder::Int(b), Val::Num) => {
-                b.append_value(number(raw).ok_or_else(|| wrong("a whole number"))?)
-            }
+            (Builder::Int(b), Val::Num) => match number(raw) {
+                Some(v) => b.append_value(v),
+                None => {
+                    // A fraction, or beyond Int64: null, never a changed number.
+                    b.append_null();
+                    let name = name().to_string();
+                    self.bad_value(&name, raw, "is not a whole number", extra_obj);
+                }
+            },
             (Builder::Int(b), Val::Str { escaped }) => {
                 let v =
                     integer_text(&text(raw, escaped)?).ok_or_else(|| wrong("a whole number"))?;
@@ -348,8 +356,9 @@ impl Decoder<'_> {
                     Some(ms) => b.append_value(ms),
                     None => {
                         b.append_null();
-                        let (name, t) = (name().to_string(), t.into_owned());
-                        self.bad_time(&name, &t, extra_obj);
+                        let name = name().to_string();
+                        let kept = json_string(&t);
+                        self.bad_value(&name, &kept, "is not a time (RFC 3339)", extra_obj);
                     }
                 }
             }
@@ -358,14 +367,15 @@ impl Decoder<'_> {
         Ok(())
     }
 
-    /// A time that did not parse: counted, the first described, kept in `_extra`.
-    fn bad_time(&mut self, name: &str, value: &str, extra_obj: &mut Option<String>) {
+    /// A value its column cannot hold (`json`: the value as JSON text): counted, the first
+    /// described, kept in `_extra`.
+    fn bad_value(&mut self, name: &str, json: &str, what: &str, extra_obj: &mut Option<String>) {
         self.out.bad_values += 1;
         if self.out.first_bad_value.is_none() {
             self.out.first_bad_value = Some(format!(
-                "record {}, `{name}`: {} is not a time (RFC 3339); landed as null",
+                "record {}, `{name}`: {} {what}; landed as null",
                 self.out.records,
-                short(&json_string(value))
+                short(json)
             ));
         }
         if self.cols.keep_extra {
@@ -375,7 +385,7 @@ impl Decoder<'_> {
             }
             obj.push_str(&json_string(name));
             obj.push(':');
-            obj.push_str(&json_string(value));
+            obj.push_str(json);
         }
     }
 }
@@ -393,14 +403,14 @@ fn text(raw: &str, escaped: bool) -> DecodeResult<std::borrow::Cow<'_, str>> {
         .map_err(|e| format!("malformed data array: bad string {}: {e}", short(raw)))
 }
 
-/// A JSON number as a whole number: integers exactly; otherwise through `f64`, cut toward
-/// zero, when in range (arrow-json's rule, kept).
+/// A JSON number as a whole number: integers exactly, and a number written otherwise
+/// (`5.0`, `1e3`) when it is whole and within Int64; `None` for a fraction or beyond.
 fn number(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().or_else(|| {
         let f = raw.parse::<f64>().ok()?;
         // i64::MIN is exactly representable; i64::MAX + 1 is the first value out of range.
-        (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0)
-            .contains(&f)
+        ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+            && f.fract() == 0.0)
             .then_some(f as i64)
     })
 }
@@ -638,7 +648,7 @@ mod tests {
     fn values_by_column_type() {
         let b = one(r#"{"data":[
               {"id":"a\"b\u00e9\n","startTime":"2023-01-01T00:00:00Z","holdTime":"  42 "},
-              {"id":null,"holdTime":5.9,"startTime":null},
+              {"id":null,"holdTime":5e0,"startTime":null},
               {},
               {"holdTime":-1e3,"id":"x","id":"last wins"}
             ]}"#)
@@ -655,6 +665,26 @@ mod tests {
         assert!(h.is_null(2));
         // Only the second `id` of record 4 counts: duplicates are not extra.
         assert_eq!(b.column(3).null_count(), 4);
+        // No value changed, none lost: a fraction is null, counted and kept aside.
+        let p = decoder(true)
+            .decode_json(br#"{"data":[{"holdTime":5.9},{"holdTime":1e30},{"holdTime":7}]}"#)
+            .unwrap();
+        let b = &p.batches[0];
+        let h = b.column(2).as_primitive::<Int64Type>();
+        assert!(h.is_null(0) && h.is_null(1));
+        assert_eq!(h.value(2), 7);
+        assert_eq!(p.bad_values, 2);
+        assert!(
+            p.first_bad_value
+                .as_deref()
+                .is_some_and(|m| m.contains("record 1, `holdTime`: 5.9 is not a whole number")),
+            "{:?}",
+            p.first_bad_value
+        );
+        let extra = b.column(3).as_string::<i32>();
+        assert_eq!(extra.value(0), r#"{"holdTime":5.9}"#);
+        assert_eq!(extra.value(1), r#"{"holdTime":1e30}"#);
+        assert!(extra.is_null(2));
     }
 
     #[test]
@@ -670,7 +700,6 @@ mod tests {
                 "`holdTime` must be a whole number, got [1]",
             ),
             (r#"{"holdTime":"4.5"}"#, "`holdTime` must be a whole number"),
-            (r#"{"holdTime":1e400}"#, "`holdTime` must be a whole number"),
             (
                 r#"{"startTime":17}"#,
                 "`startTime` must be a string (an RFC 3339 time)",
