@@ -15,6 +15,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, TimeUnit};
 
 use crate::config::ValidatedConfig;
+pub use crate::dedupe::{Seen, SeenIds};
 use crate::error::{Error, Result};
 
 /// Counts for one batch, one window or one run.
@@ -278,170 +279,6 @@ impl IntCol {
     }
 }
 
-/// The ids accepted in a run, kept as 96-bit fingerprints (XXH3-128 by `twox-hash`, cut to
-/// 96 bits) each with its record's `startTime` day, in one 16-byte entry: no heap string per
-/// id. A false "duplicate" (which would drop a record) needs two of the ids held at once to
-/// share 96 bits: about 10^-17 for the 2.5 M ids of a 90-day window at 27,400 records a
-/// day. The set hashes an entry by its fingerprint's low 64 bits, already uniform
-/// ([`Fingerprints`]); see docs/performance.md for the measurements.
-///
-/// Memory stays bounded however long the run: [`SeenIds::forget_before`] (called as each
-/// window ends) drops the entries of days before the horizon in one sweep of the set. Export
-/// windows are cut by `startTime`, so a record of a forgotten day does not come again; one
-/// that does anyway is still compared with every id held, and counted in
-/// `dedupe_beyond_horizon`.
-///
-/// The set is [`SHARDS`] tables chosen by other bits of the fingerprint than the tables
-/// hash: each grows on its own, so growing never holds the old and the new copy of the
-/// whole set at once (one table of a 10M-record run's 2.5 M ids peaked at 107 MB while it
-/// doubled, about 71 MB after).
-#[derive(Debug)]
-pub struct SeenIds {
-    shards: Vec<HashSet<Held, Fingerprints>>,
-    /// Days before this one are forgotten.
-    horizon: Option<i64>,
-    /// Ids accepted over the run.
-    accepted: u64,
-}
-
-impl Default for SeenIds {
-    fn default() -> Self {
-        SeenIds {
-            shards: (0..SHARDS).map(|_| HashSet::default()).collect(),
-            horizon: None,
-            accepted: 0,
-        }
-    }
-}
-
-/// Tables of [`SeenIds`].
-const SHARDS: usize = 256;
-
-/// One id held: 96 bits of its fingerprint and its record's `startTime` day (days since
-/// 1970-01-01 UTC, [`NO_DAY`] without a time). Equal and hashed by the fingerprint alone.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    lo: u64,
-    hi: u32,
-    day: i32,
-}
-
-/// The day of an id whose record has no time: never forgotten.
-const NO_DAY: i32 = i32::MAX;
-
-impl PartialEq for Held {
-    fn eq(&self, other: &Self) -> bool {
-        self.lo == other.lo && self.hi == other.hi
-    }
-}
-
-impl Eq for Held {}
-
-impl std::hash::Hash for Held {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.lo);
-    }
-}
-
-/// What [`SeenIds::insert`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// First time: accepted.
-    New,
-    /// First time among the ids held, but the record's day is before the horizon.
-    NewBeyondHorizon,
-    /// Accepted before: a duplicate.
-    Duplicate,
-}
-
-const DAY_MS: i64 = 86_400_000;
-
-/// The hasher of the fingerprint set: a fingerprint is already a uniform digest, so its low
-/// 64 bits are the hash (hashing it again with SipHash cost as much as the set operation
-/// itself, measured with `perf`). Hand-written: a dozen lines, no crate offers exactly this.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Fingerprints;
-
-impl std::hash::BuildHasher for Fingerprints {
-    type Hasher = LowBits;
-    fn build_hasher(&self) -> LowBits {
-        LowBits(0)
-    }
-}
-
-/// See [`Fingerprints`].
-#[derive(Debug, Default)]
-pub struct LowBits(u64);
-
-impl std::hash::Hasher for LowBits {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only fingerprints are hashed here; any other input still spreads.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-impl SeenIds {
-    /// Records `id` of a record starting at `start_ms` (Unix milliseconds, if known).
-    pub fn insert(&mut self, id: &str, start_ms: Option<i64>) -> Seen {
-        let fp = twox_hash::XxHash3_128::oneshot(id.as_bytes());
-        let day = start_ms.map(|ms| ms.div_euclid(DAY_MS));
-        let held = Held {
-            lo: fp as u64,
-            hi: (fp >> 64) as u32,
-            // Days past i32 (±5.8 million years) are kept like records without a time.
-            day: day.and_then(|d| i32::try_from(d).ok()).unwrap_or(NO_DAY),
-        };
-        // The top byte of `hi`: the tables index by `lo`'s low bits, compare `lo`'s top 7.
-        let shard = (held.hi >> 24) as usize % SHARDS;
-        let Some(set) = self.shards.get_mut(shard) else {
-            // Never: there are SHARDS tables.
-            return Seen::New;
-        };
-        if !set.insert(held) {
-            return Seen::Duplicate;
-        }
-        self.accepted += 1;
-        match (day, self.horizon) {
-            (Some(d), Some(h)) if d < h => Seen::NewBeyondHorizon,
-            _ => Seen::New,
-        }
-    }
-
-    /// Forgets the ids of records that started before `day_start_ms`'s UTC day (records
-    /// without a time are kept).
-    pub fn forget_before(&mut self, day_start_ms: i64) {
-        let horizon = day_start_ms.div_euclid(DAY_MS);
-        let horizon = self.horizon.map_or(horizon, |h| h.max(horizon));
-        self.horizon = Some(horizon);
-        for set in &mut self.shards {
-            set.retain(|h| h.day == NO_DAY || i64::from(h.day) >= horizon);
-        }
-    }
-
-    /// Ids accepted over the run.
-    pub fn accepted(&self) -> u64 {
-        self.accepted
-    }
-
-    /// Ids held now.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(HashSet::len).sum()
-    }
-
-    /// True when no id is held.
-    pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(HashSet::is_empty)
-    }
-}
-
 /// True when the `_extra` JSON object of a row holds `key` (a value the source could not
 /// put in its typed column).
 fn kept_aside(extra: &str, key: &str) -> bool {
@@ -475,6 +312,129 @@ impl<'a> Allowed<'a> {
     }
 }
 
+/// One batch's columns as the checks read them.
+struct Rows<'a> {
+    /// Per required field: `None` = column absent (missing everywhere), else its nulls.
+    required: Vec<(&'a str, Option<Option<NullBuffer>>)>,
+    id: StrCol,
+    texts: Vec<(&'a str, StrCol)>,
+    enums: Vec<(&'a str, StrCol, Allowed<'a>)>,
+    start: (&'a str, TsCol),
+    end: (&'a str, TsCol),
+    /// A value the source could not type lands null, its text kept in `_extra`.
+    extra: StrCol,
+    durations: Vec<(&'a str, IntCol)>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(batch: &RecordBatch, cfg: &'a ValidatedConfig) -> Self {
+        let f = &cfg.fields;
+        let str_col = |name: Option<&str>| name.map_or(StrCol::Absent, |n| StrCol::get(batch, n));
+        let ts_col = |name: Option<&'a str>| {
+            (
+                name.unwrap_or(""),
+                name.map_or(TsCol::Absent, |n| TsCol::get(batch, n)),
+            )
+        };
+        Rows {
+            required: cfg
+                .required
+                .iter()
+                .map(|f| {
+                    let nulls = batch
+                        .column_by_name(f)
+                        .map(|c: &ArrayRef| c.logical_nulls());
+                    (f.as_str(), nulls)
+                })
+                .collect(),
+            id: str_col(f.id),
+            texts: f.text.iter().map(|n| (*n, StrCol::get(batch, n))).collect(),
+            enums: [(f.direction, &cfg.directions), (f.medium, &cfg.media)]
+                .into_iter()
+                .filter_map(|(n, allowed)| {
+                    n.map(|n| (n, StrCol::get(batch, n), Allowed::new(allowed)))
+                })
+                .collect(),
+            start: ts_col(f.start),
+            end: ts_col(f.end),
+            extra: StrCol::get(batch, "_extra"),
+            durations: f
+                .durations
+                .iter()
+                .map(|n| (*n, IntCol::get(batch, n)))
+                .collect(),
+        }
+    }
+
+    /// True when the source kept `row`'s value of column `name` aside in `_extra`.
+    fn kept_aside(&self, row: usize, name: &str) -> bool {
+        !name.is_empty() && matches!(self.extra.value(row), Some(Ok(x)) if kept_aside(x, name))
+    }
+
+    /// Writes `row`'s defects into `reason` and counts its missing required fields. Returns
+    /// whether no required field is missing, and the row's start time when it has one.
+    fn defects(
+        &self,
+        row: usize,
+        reason: &mut String,
+        missing_counts: &mut [u64],
+    ) -> (bool, Option<i64>) {
+        let mut complete = true;
+        for (i, (name, nulls)) in self.required.iter().enumerate() {
+            let missing = match nulls {
+                None => true,
+                Some(n) => n.as_ref().is_some_and(|n| n.is_null(row)),
+            };
+            if missing {
+                complete = false;
+                if let Some(c) = missing_counts.get_mut(i) {
+                    *c += 1;
+                }
+                push(reason, format_args!("missing:{name}"));
+            }
+        }
+        for (name, col) in &self.texts {
+            if let Some(Err(())) = col.value(row) {
+                push(reason, format_args!("bad_type:{name}"));
+            }
+        }
+        for (name, col, allowed) in &self.enums {
+            match col.value(row) {
+                Some(Ok(v)) if !allowed.contains(v) => {
+                    push(reason, format_args!("bad_value:{name}={v}"))
+                }
+                Some(Err(())) => push(reason, format_args!("bad_type:{name}")),
+                _ => {}
+            }
+        }
+        let ((start_name, start), (end_name, end)) = (&self.start, &self.end);
+        let (s, e) = (start.value(row), end.value(row));
+        for (name, value) in [(start_name, s), (end_name, e)] {
+            let unparsed = matches!(value, Some(Err(())));
+            if unparsed || (value.is_none() && self.kept_aside(row, name)) {
+                push(reason, format_args!("bad_timestamp:{name}"));
+            }
+        }
+        if let (Some(Ok(s)), Some(Ok(e))) = (s, e)
+            && e < s
+        {
+            push(reason, format_args!("{end_name}<{start_name}"));
+        }
+        for (name, col) in &self.durations {
+            match col.value(row) {
+                Some(Ok(v)) if v < 0 => push(reason, format_args!("negative:{name}")),
+                Some(Err(())) => push(reason, format_args!("not_integer:{name}")),
+                // A fraction the source landed null and kept aside.
+                None if self.kept_aside(row, name) => {
+                    push(reason, format_args!("not_integer:{name}"))
+                }
+                _ => {}
+            }
+        }
+        (complete, s.and_then(Result::ok))
+    }
+}
+
 /// Appends one defect to a row's reason.
 fn push(r: &mut String, s: std::fmt::Arguments<'_>) {
     if !r.is_empty() {
@@ -505,44 +465,8 @@ impl Checker {
     pub fn check(&self, batch: &RecordBatch, seen: &mut SeenIds) -> BatchCheck {
         let rows = batch.num_rows();
         let cfg = &self.config;
-        // Per required field: None = column absent (missing everywhere), Some(nulls).
-        let required: Vec<(&str, Option<Option<NullBuffer>>)> = cfg
-            .required
-            .iter()
-            .map(|f| {
-                (
-                    f.as_str(),
-                    batch
-                        .column_by_name(f)
-                        .map(|c: &ArrayRef| c.logical_nulls()),
-                )
-            })
-            .collect();
-        let f = cfg.fields;
-        let str_col = |name: Option<&str>| name.map_or(StrCol::Absent, |n| StrCol::get(batch, n));
-        let id = str_col(f.id);
-        let texts: Vec<(&str, StrCol)> =
-            f.text.iter().map(|n| (*n, StrCol::get(batch, n))).collect();
-        let enums: Vec<(&str, StrCol, Allowed)> =
-            [(f.direction, &cfg.directions), (f.medium, &cfg.media)]
-                .into_iter()
-                .filter_map(|(n, allowed)| {
-                    n.map(|n| (n, StrCol::get(batch, n), Allowed::new(allowed)))
-                })
-                .collect();
-        let ts_col = |name: Option<&str>| name.map_or(TsCol::Absent, |n| TsCol::get(batch, n));
-        let (start_name, end_name) = (f.start.unwrap_or(""), f.end.unwrap_or(""));
-        let start = ts_col(f.start);
-        let end = ts_col(f.end);
-        // A time the source could not parse lands null, its text kept in `_extra`.
-        let extra = StrCol::get(batch, "_extra");
-        let durations: Vec<(&str, IntCol)> = f
-            .durations
-            .iter()
-            .map(|n| (*n, IntCol::get(batch, n)))
-            .collect();
-
-        let mut missing_counts = vec![0u64; required.len()];
+        let view = Rows::new(batch, cfg);
+        let mut missing_counts = vec![0u64; view.required.len()];
         let mut valid = Vec::with_capacity(rows);
         let mut invalid = Vec::with_capacity(rows);
         let mut reasons = Vec::new();
@@ -555,73 +479,16 @@ impl Checker {
 
         for row in 0..rows {
             reason.clear();
-            let mut complete = true;
-            for (i, (name, nulls)) in required.iter().enumerate() {
-                let missing = match nulls {
-                    None => true,
-                    Some(n) => n.as_ref().is_some_and(|n| n.is_null(row)),
-                };
-                if missing {
-                    complete = false;
-                    if let Some(c) = missing_counts.get_mut(i) {
-                        *c += 1;
-                    }
-                    push(&mut reason, format_args!("missing:{name}"));
-                }
-            }
+            let (complete, start_ms) = view.defects(row, &mut reason, &mut missing_counts);
             if complete {
                 stats.complete += 1;
             }
-            for (name, col) in &texts {
-                if let Some(Err(())) = col.value(row) {
-                    push(&mut reason, format_args!("bad_type:{name}"));
-                }
-            }
-            for (name, col, allowed) in &enums {
-                match col.value(row) {
-                    Some(Ok(v)) if !allowed.contains(v) => {
-                        push(&mut reason, format_args!("bad_value:{name}={v}"))
-                    }
-                    Some(Err(())) => push(&mut reason, format_args!("bad_type:{name}")),
-                    _ => {}
-                }
-            }
-            let s = start.value(row);
-            let e = end.value(row);
-            if let Some(Err(())) = s {
-                push(&mut reason, format_args!("bad_timestamp:{start_name}"));
-            }
-            if let Some(Err(())) = e {
-                push(&mut reason, format_args!("bad_timestamp:{end_name}"));
-            }
-            for (name, value) in [(start_name, s), (end_name, e)] {
-                if value.is_none()
-                    && !name.is_empty()
-                    && let Some(Ok(x)) = extra.value(row)
-                    && kept_aside(x, name)
-                {
-                    push(&mut reason, format_args!("bad_timestamp:{name}"));
-                }
-            }
-            if let (Some(Ok(s)), Some(Ok(e))) = (s, e) {
-                if e < s {
-                    push(&mut reason, format_args!("{end_name}<{start_name}"));
-                }
-            }
-            for (name, col) in &durations {
-                match col.value(row) {
-                    Some(Ok(v)) if v < 0 => push(&mut reason, format_args!("negative:{name}")),
-                    Some(Err(())) => push(&mut reason, format_args!("not_integer:{name}")),
-                    _ => {}
-                }
-            }
-
             if !reason.is_empty() {
                 stats.invalid += 1;
                 valid.push(false);
                 invalid.push(true);
                 if first_invalid.is_none() {
-                    let who = match id.value(row) {
+                    let who = match view.id.value(row) {
                         Some(Ok(v)) => format!("id `{v}`"),
                         _ => format!("row {row} (no id)"),
                     };
@@ -631,8 +498,7 @@ impl Checker {
                 continue;
             }
             invalid.push(false);
-            let start_ms = s.and_then(Result::ok);
-            let seen_as = match id.value(row) {
+            let seen_as = match view.id.value(row) {
                 Some(Ok(v)) if cfg.dedupe => seen.insert(v, start_ms),
                 _ => Seen::New,
             };
@@ -648,7 +514,8 @@ impl Checker {
                 valid.push(true);
             }
         }
-        stats.missing_field_counts = required
+        stats.missing_field_counts = view
+            .required
             .iter()
             .zip(missing_counts)
             .filter(|(_, c)| *c > 0)

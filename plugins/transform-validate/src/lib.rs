@@ -56,6 +56,7 @@
 
 pub mod check;
 pub mod config;
+pub mod dedupe;
 pub mod error;
 pub mod transform;
 

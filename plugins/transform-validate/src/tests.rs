@@ -593,3 +593,28 @@ fn a_time_kept_aside_by_the_source_is_a_bad_timestamp() {
         )]
     );
 }
+
+/// A duration that is not a whole number arrives null with its value in `_extra`: the
+/// record is rejected as not an integer, not only as missing.
+#[test]
+fn a_fraction_kept_aside_by_the_source_is_not_an_integer() {
+    let ids = Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef;
+    let hold = Arc::new(Int64Array::from(vec![Some(5), None, None])) as ArrayRef;
+    let extra = Arc::new(StringArray::from(vec![
+        None,
+        Some(r#"{"holdTime":5.5}"#),
+        Some(r#"{"other":1}"#),
+    ])) as ArrayRef;
+    let b =
+        RecordBatch::try_from_iter([("id", ids), ("holdTime", hold), ("_extra", extra)]).unwrap();
+    let cfg = ValidateConfig {
+        required: Some(vec!["id".into()]),
+        ..ValidateConfig::default()
+    };
+    let (main, invalid) = run(&mut validate(cfg), &b);
+    assert_eq!(main, ["a", "c"]);
+    assert_eq!(
+        invalid,
+        [(Some("b".to_string()), "not_integer:holdTime".to_string())]
+    );
+}
