@@ -1,5 +1,5 @@
 //! The source's configuration: raw serde struct, documented field by field ([`CxoneConfig`]),
-//! the settings of the real dialects ([`dialects`]), and its validation ([`check`]: every
+//! the settings of the real dialects (module `dialects`), and its validation (module `check`: every
 //! problem reported with its key path).
 
 mod check;

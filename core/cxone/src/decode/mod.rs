@@ -2,7 +2,7 @@
 //!
 //! JSON pages are never materialised as `serde_json::Value`s: the envelope's keys are
 //! walked by a byte scanner, and the `data` array is decoded in one pass straight into
-//! Arrow builders ([`json`], which says why it is hand-written and what it measured),
+//! Arrow builders (module `json`, which says why it is hand-written and what it measured),
 //! counting the fields outside the configured columns and keeping them in `_extra` when
 //! asked.
 //! CSV pages go through `arrow_csv` with their header row; columns are matched by
@@ -25,7 +25,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use crate::config::{CxoneConfig, EXTRA_COLUMN};
 
 mod json;
-use json::Scanner;
+mod scan;
+use scan::Scanner;
 
 /// The type a column has in the emitted batches: [`column_type`], except that the time
 /// columns are timestamps unless listed in `columns_as_strings`.
