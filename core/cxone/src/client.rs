@@ -617,141 +617,39 @@ impl Client {
             } else {
                 Some(Box::pin(self.tokens.get(|| self.fetch_token())).await?)
             };
-            let mut req = build(self.http.request(method.clone(), url));
-            if opts.accept_json {
-                req = req.header(reqwest::header::ACCEPT, "application/json");
-            }
-            if let Some(t) = &token {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.value.expose()))
-                    .map_err(|_| CxoneError::Protocol {
-                        url: self.token_url.clone(),
-                        message: "the access token holds characters not allowed in a header".into(),
-                    })?;
-                v.set_sensitive(true);
-                req = req.header(AUTHORIZATION, v);
-            }
+            let req = self.request(&method, url, build, opts, token.as_ref())?;
             let started = Instant::now();
-            let outcome = match req.send().await {
-                Ok(resp) => match self.read_reply(resp).await {
-                    Err(BodyError::TooLarge { limit }) => {
-                        return Err(CxoneError::ResponseTooLarge {
-                            url: url.to_string(),
-                            limit,
-                        });
-                    }
-                    Err(BodyError::Transport(e)) => Err(e),
-                    Ok(reply) => Ok(reply),
-                },
-                Err(e) => Err(e.without_url()),
-            };
+            let sent = self.send(req, url).await?;
             let elapsed = started.elapsed();
-            let (wait, failure) = match outcome {
-                Err(e) => {
-                    self.metrics.record_request(ep, 0, elapsed);
-                    SourceMetrics::add(&self.metrics.timeouts, 1);
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "failed"
-                    };
-                    tracing::warn!(endpoint = ep.as_str(), url, error = %e, "request {what}");
-                    (self.policy.backoff(retries), format!("request {what}: {e}"))
-                }
+            let verdict = match sent {
+                Err(e) => self.transport_failure(ep, url, &e, elapsed, retries),
                 Ok(reply) => {
-                    let status = reply.status;
-                    self.metrics.record_request(ep, status, elapsed);
-                    SourceMetrics::add(&self.metrics.bytes, reply.body.len() as u64);
-                    match status {
-                        200..=299 => return Ok(reply),
-                        403 | 404 | 410 if opts.pass_denied => return Ok(reply),
-                        403 if opts.forbidden_is_throttle => {
-                            SourceMetrics::add(&self.metrics.spacing_refusals, 1);
-                            let wait = self.spacing.interval.max(self.policy.backoff(retries));
-                            self.limiter.hold_until(later(wait));
-                            self.metrics.note_wait(
-                                format!(
-                                    "HTTP 403 from {} (calls too frequent): every request waits",
-                                    ep.as_str()
-                                ),
-                                wait,
-                            );
-                            (Duration::ZERO, "HTTP 403 (calls too frequent)".to_string())
-                        }
-                        504 if ep == Endpoint::Create => {
-                            SourceMetrics::add(&self.metrics.server_errors, 1);
-                            return Ok(reply);
-                        }
-                        401 if ep == Endpoint::Token => {
-                            return Err(CxoneError::Auth {
-                                url: url.to_string(),
-                                status,
-                                message: server_message(&reply.body),
-                            });
-                        }
-                        401 => {
-                            if refreshed {
-                                return Err(CxoneError::Unauthorized {
-                                    url: url.to_string(),
-                                });
-                            }
-                            refreshed = true;
-                            if let Some(t) = &token {
-                                self.tokens.invalidate(t.generation).await;
-                            }
-                            SourceMetrics::add(&self.metrics.retries, 1);
-                            tracing::info!(
-                                endpoint = ep.as_str(),
-                                "401: refreshing the token once"
-                            );
-                            continue;
-                        }
-                        403 => {
-                            return Err(CxoneError::Forbidden {
-                                url: url.to_string(),
-                                scopes: DEFAULT_SCOPE.to_string(),
-                                message: server_message(&reply.body),
-                            });
-                        }
-                        429 => {
-                            SourceMetrics::add(&self.metrics.throttled, 1);
-                            let wait = reply
-                                .header(RETRY_AFTER.as_str())
-                                .and_then(|v| parse_retry_after(v, SystemTime::now()))
-                                .unwrap_or_else(|| self.policy.backoff(retries));
-                            // Every request of this source waits, not just this one.
-                            self.limiter.hold_until(later(wait));
-                            self.metrics.note_wait(
-                                format!(
-                                    "HTTP 429 from {} (Retry-After): every request waits",
-                                    ep.as_str()
-                                ),
-                                wait,
-                            );
-                            (Duration::ZERO, format!("HTTP 429 (retry after {wait:?})"))
-                        }
-                        500..=599 => {
-                            SourceMetrics::add(&self.metrics.server_errors, 1);
-                            (
-                                self.policy.backoff(retries),
-                                format!("HTTP {status}: {}", server_message(&reply.body)),
-                            )
-                        }
-                        400 => {
-                            return Err(CxoneError::BadRequest {
-                                url: url.to_string(),
-                                window: window.map(Window::id),
-                                message: reply_message(&reply),
-                            });
-                        }
-                        _ => {
-                            return Err(CxoneError::UnexpectedStatus {
-                                url: url.to_string(),
-                                status,
-                                window: window.map(Window::id),
-                                body: reply_message(&reply),
-                            });
-                        }
+                    let call = Call {
+                        ep,
+                        url,
+                        window,
+                        opts,
+                    };
+                    self.judge(&call, reply, elapsed, retries)
+                }
+            };
+            let (wait, failure) = match verdict {
+                Verdict::Done(reply) => return Ok(reply),
+                Verdict::Fail(e) => return Err(e),
+                Verdict::Retry { wait, failure } => (wait, failure),
+                Verdict::Refresh if refreshed => {
+                    return Err(CxoneError::Unauthorized {
+                        url: url.to_string(),
+                    });
+                }
+                Verdict::Refresh => {
+                    refreshed = true;
+                    if let Some(t) = &token {
+                        self.tokens.invalidate(t.generation).await;
                     }
+                    SourceMetrics::add(&self.metrics.retries, 1);
+                    tracing::info!(endpoint = ep.as_str(), "401: refreshing the token once");
+                    continue;
                 }
             };
             if retries >= self.policy.max_retries {
@@ -775,6 +673,185 @@ impl Client {
             }
         }
     }
+
+    /// One attempt's request: the caller's parts, `Accept` when asked, the bearer token.
+    fn request(
+        &self,
+        method: &Method,
+        url: &str,
+        build: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
+        opts: CallOpts,
+        token: Option<&crate::auth::Token>,
+    ) -> Result<RequestBuilder, CxoneError> {
+        let mut req = build(self.http.request(method.clone(), url));
+        if opts.accept_json {
+            req = req.header(reqwest::header::ACCEPT, "application/json");
+        }
+        if let Some(t) = token {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", t.value.expose())).map_err(|_| {
+                    CxoneError::Protocol {
+                        url: self.token_url.clone(),
+                        message: "the access token holds characters not allowed in a header".into(),
+                    }
+                })?;
+            v.set_sensitive(true);
+            req = req.header(AUTHORIZATION, v);
+        }
+        Ok(req)
+    }
+
+    /// Sends one attempt and reads its body: the reply, or the transport's error (retried);
+    /// a body past its limit fails at once.
+    async fn send(
+        &self,
+        req: RequestBuilder,
+        url: &str,
+    ) -> Result<Result<Reply, reqwest::Error>, CxoneError> {
+        match req.send().await {
+            Ok(resp) => match self.read_reply(resp).await {
+                Err(BodyError::TooLarge { limit }) => Err(CxoneError::ResponseTooLarge {
+                    url: url.to_string(),
+                    limit,
+                }),
+                Err(BodyError::Transport(e)) => Ok(Err(e)),
+                Ok(reply) => Ok(Ok(reply)),
+            },
+            Err(e) => Ok(Err(e.without_url())),
+        }
+    }
+
+    /// A request that got no answer (timeout, connection): retried after a backoff.
+    fn transport_failure(
+        &self,
+        ep: Endpoint,
+        url: &str,
+        e: &reqwest::Error,
+        elapsed: Duration,
+        retries: u32,
+    ) -> Verdict {
+        self.metrics.record_request(ep, 0, elapsed);
+        SourceMetrics::add(&self.metrics.timeouts, 1);
+        let what = if e.is_timeout() {
+            "timed out"
+        } else {
+            "failed"
+        };
+        tracing::warn!(endpoint = ep.as_str(), url, error = %e, "request {what}");
+        Verdict::Retry {
+            wait: self.policy.backoff(retries),
+            failure: format!("request {what}: {e}"),
+        }
+    }
+
+    /// What an answer means: done, failed (typed), retried (after `wait`, with every
+    /// request held on 429 and throttling 403s), or a token to refresh (401).
+    fn judge(&self, call: &Call<'_>, reply: Reply, elapsed: Duration, retries: u32) -> Verdict {
+        let Call {
+            ep,
+            url,
+            window,
+            opts,
+        } = *call;
+        let status = reply.status;
+        self.metrics.record_request(ep, status, elapsed);
+        SourceMetrics::add(&self.metrics.bytes, reply.body.len() as u64);
+        let fail = |e: CxoneError| Verdict::Fail(e);
+        match status {
+            200..=299 => Verdict::Done(reply),
+            403 | 404 | 410 if opts.pass_denied => Verdict::Done(reply),
+            403 if opts.forbidden_is_throttle => {
+                SourceMetrics::add(&self.metrics.spacing_refusals, 1);
+                let wait = self.spacing.interval.max(self.policy.backoff(retries));
+                self.limiter.hold_until(later(wait));
+                self.metrics.note_wait(
+                    format!(
+                        "HTTP 403 from {} (calls too frequent): every request waits",
+                        ep.as_str()
+                    ),
+                    wait,
+                );
+                Verdict::Retry {
+                    wait: Duration::ZERO,
+                    failure: "HTTP 403 (calls too frequent)".to_string(),
+                }
+            }
+            504 if ep == Endpoint::Create => {
+                SourceMetrics::add(&self.metrics.server_errors, 1);
+                Verdict::Done(reply)
+            }
+            401 if ep == Endpoint::Token => fail(CxoneError::Auth {
+                url: url.to_string(),
+                status,
+                message: server_message(&reply.body),
+            }),
+            401 => Verdict::Refresh,
+            403 => fail(CxoneError::Forbidden {
+                url: url.to_string(),
+                scopes: DEFAULT_SCOPE.to_string(),
+                message: server_message(&reply.body),
+            }),
+            429 => {
+                SourceMetrics::add(&self.metrics.throttled, 1);
+                let wait = reply
+                    .header(RETRY_AFTER.as_str())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .unwrap_or_else(|| self.policy.backoff(retries));
+                // Every request of this source waits, not just this one.
+                self.limiter.hold_until(later(wait));
+                self.metrics.note_wait(
+                    format!(
+                        "HTTP 429 from {} (Retry-After): every request waits",
+                        ep.as_str()
+                    ),
+                    wait,
+                );
+                Verdict::Retry {
+                    wait: Duration::ZERO,
+                    failure: format!("HTTP 429 (retry after {wait:?})"),
+                }
+            }
+            500..=599 => {
+                SourceMetrics::add(&self.metrics.server_errors, 1);
+                Verdict::Retry {
+                    wait: self.policy.backoff(retries),
+                    failure: format!("HTTP {status}: {}", server_message(&reply.body)),
+                }
+            }
+            400 => fail(CxoneError::BadRequest {
+                url: url.to_string(),
+                window: window.map(Window::id),
+                message: reply_message(&reply),
+            }),
+            _ => fail(CxoneError::UnexpectedStatus {
+                url: url.to_string(),
+                status,
+                window: window.map(Window::id),
+                body: reply_message(&reply),
+            }),
+        }
+    }
+}
+
+/// What a request is, for judging its answers.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    ep: Endpoint,
+    url: &'a str,
+    window: Option<&'a Window>,
+    opts: CallOpts,
+}
+
+/// What one attempt's outcome means for the request.
+enum Verdict {
+    /// The answer to return.
+    Done(Reply),
+    /// A final failure.
+    Fail(CxoneError),
+    /// Try again after `wait` (zero when every request is already held back).
+    Retry { wait: Duration, failure: String },
+    /// 401: fetch a new token and try once more.
+    Refresh,
 }
 
 /// Now plus `d`, saturating a day ahead (configured durations are bounded, but an
