@@ -536,6 +536,27 @@ fn validate_create(body: &[u8]) -> Result<CreateRequest, Reject> {
             "the request body must be a JSON object",
         ));
     };
+    check_top_level(obj)?;
+    let format = format_of(obj)?;
+    let columns = columns_of(obj)?;
+    let (start_ms, end_ms) = date_range_of(obj)?;
+    let page_size = match obj.get("pageSize") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(v) => page_size_of(v)?,
+    };
+    let filter = filter_of(obj)?;
+    Ok(CreateRequest {
+        start_ms,
+        end_ms,
+        format,
+        columns,
+        page_size,
+        filter,
+    })
+}
+
+/// No unknown top-level field, every required one, a non-empty `reportId`.
+fn check_top_level(obj: &serde_json::Map<String, Value>) -> Result<(), Reject> {
     let unknown: Vec<&str> = obj
         .keys()
         .map(String::as_str)
@@ -569,20 +590,27 @@ fn validate_create(body: &[u8]) -> Result<CreateRequest, Reject> {
             "reportId must be a non-empty string",
         ));
     }
-    let format = match obj.get("format").and_then(Value::as_str) {
-        Some("json") => Format::Json,
-        Some("csv") => Format::Csv,
-        Some("xlsx") => Format::Xlsx,
-        _ => {
-            return Err(reject(
-                "invalid_format",
-                format!(
-                    "format must be one of json, csv, xlsx; got {}",
-                    obj.get("format").unwrap_or(&Value::Null)
-                ),
-            ));
-        }
-    };
+    Ok(())
+}
+
+/// `format`: json, csv or xlsx.
+fn format_of(obj: &serde_json::Map<String, Value>) -> Result<Format, Reject> {
+    match obj.get("format").and_then(Value::as_str) {
+        Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some("xlsx") => Ok(Format::Xlsx),
+        _ => Err(reject(
+            "invalid_format",
+            format!(
+                "format must be one of json, csv, xlsx; got {}",
+                obj.get("format").unwrap_or(&Value::Null)
+            ),
+        )),
+    }
+}
+
+/// `columns`: 1 to MAX_COLUMNS known names (a repeat counts once).
+fn columns_of(obj: &serde_json::Map<String, Value>) -> Result<Vec<Field>, Reject> {
     let Some(cols) = obj.get("columns").and_then(Value::as_array) else {
         return Err(reject(
             "invalid_columns",
@@ -625,6 +653,12 @@ fn validate_create(body: &[u8]) -> Result<CreateRequest, Reject> {
             columns.push(field);
         }
     }
+    Ok(columns)
+}
+
+/// `dateRange`: `{start, end}` in ISO 8601 UTC with milliseconds, end after start, at most
+/// MAX_EXPORT_DAYS apart. Epoch ms.
+fn date_range_of(obj: &serde_json::Map<String, Value>) -> Result<(i64, i64), Reject> {
     let Some(range) = obj.get("dateRange").and_then(Value::as_object) else {
         return Err(reject(
             "invalid_date_range",
@@ -668,37 +702,28 @@ fn validate_create(body: &[u8]) -> Result<CreateRequest, Reject> {
             ),
         ));
     }
-    let page_size = match obj.get("pageSize") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(v) => page_size_of(v)?,
+    Ok((start_ms, end_ms))
+}
+
+/// `filters` (optional): well formed, `or` across at most MAX_OR_FIELDS fields; compiled.
+fn filter_of(obj: &serde_json::Map<String, Value>) -> Result<Filter, Reject> {
+    let Some(f) = obj.get("filters").filter(|f| !f.is_null()) else {
+        return Ok(Filter::All(Vec::new()));
     };
-    let filter = match obj.get("filters") {
-        None | Some(Value::Null) => Filter::All(Vec::new()),
-        Some(f) => {
-            let mut or_fields = Vec::new();
-            check_filters(f, "filters", false, &mut or_fields)?;
-            if or_fields.len() > MAX_OR_FIELDS {
-                return Err(reject(
-                    "filter_too_complex",
-                    format!(
-                        "filters nest `or` across {} fields ({}); at most {MAX_OR_FIELDS} are \
-                         allowed: simplify the filter",
-                        or_fields.len(),
-                        or_fields.join(", ")
-                    ),
-                ));
-            }
-            Filter::compile(f)
-        }
-    };
-    Ok(CreateRequest {
-        start_ms,
-        end_ms,
-        format,
-        columns,
-        page_size,
-        filter,
-    })
+    let mut or_fields = Vec::new();
+    check_filters(f, "filters", false, &mut or_fields)?;
+    if or_fields.len() > MAX_OR_FIELDS {
+        return Err(reject(
+            "filter_too_complex",
+            format!(
+                "filters nest `or` across {} fields ({}); at most {MAX_OR_FIELDS} are \
+                 allowed: simplify the filter",
+                or_fields.len(),
+                or_fields.join(", ")
+            ),
+        ));
+    }
+    Ok(Filter::compile(f))
 }
 
 async fn create_export(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
