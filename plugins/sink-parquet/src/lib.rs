@@ -37,12 +37,15 @@
 //!   columns stay in the files, so every file holds complete records. A batch's rows are
 //!   grouped by partition once (a path formatted per partition, not per row) and a
 //!   partition's contiguous rows are sliced, not copied.
-//! - **Durable once.** On a local disk each part's bytes are synced when it is finished and
-//!   each directory once at the window's flush (object_store's own fsyncs synced both on
-//!   every upload and every rename: 2,226 → 768 fsyncs in a 1M run); the window record and
-//!   the manifest are synced before anything relies on them.
-//! - **Dictionaries where they pay.** A text column whose first sampled values are mostly
-//!   distinct (ids) is written without a dictionary ([`props::props_for`]).
+//! - **Durable once.** On a local disk each part's bytes are synced when it is finished (on a
+//!   thread of its own, [`durable`], while the sink encodes on; the window's flush waits for
+//!   every part before renaming any) and each directory once at the window's flush
+//!   (object_store's own fsyncs synced both on every upload and every rename: 2,226 → 768
+//!   fsyncs in a 1M run); the window record and the manifest are synced before anything
+//!   relies on them.
+//! - **Dictionaries where they pay.** A text or fixed-width column (ids, times) whose first
+//!   sampled values are mostly distinct is written without a dictionary
+//!   ([`props::props_for`]), decided once per schema.
 //! - **Manifest.** `close` writes `{prefix}/_manifests/{run_id}.json` listing every file
 //!   with its rows, bytes and SHA-256.
 //! - The sink owns a current-thread tokio runtime and blocks on object store calls; the
