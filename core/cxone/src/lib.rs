@@ -20,6 +20,9 @@
 //! - **No per-record `serde_json::Value`**: one pass over the bytes of the `data` array
 //!   appends each value to its column's Arrow builder and counts (and optionally keeps)
 //!   unknown fields (`decode::json`, 2.3× arrow-json's decoder with our key scan).
+//! - **The next page is asked for while this one decodes**: its token read from the end of
+//!   a JSON envelope shaped as the contract shows it (or a CSV page's header), the reply used
+//!   only if the decoded page names the same token.
 //! - `startTime`/`endTime` are `Timestamp(ms, UTC)`, parsed once here; a value that does
 //!   not parse lands null, counted, and kept in `_extra` for `validate` to reject
 //!   (`columns_as_strings` keeps the server's text).
