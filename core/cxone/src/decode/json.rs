@@ -107,7 +107,6 @@ pub(crate) fn decode_records(body: &str, start: usize, cols: &Columns) -> Decode
         rows: 0,
         out: Records::default(),
     };
-    d.start_batch();
     d.array()?;
     d.flush()?;
     d.out.end = d.s.i;
@@ -149,7 +148,8 @@ impl Decoder<'_> {
         let batch = RecordBatch::try_new(self.cols.output.clone(), arrays)
             .map_err(|e| format!("cannot assemble the batch: {e}"))?;
         self.out.batches.push(batch);
-        self.start_batch();
+        // The next batch's builders come with its first record (none after the last).
+        self.rows = 0;
         Ok(())
     }
 
@@ -186,6 +186,9 @@ impl Decoder<'_> {
 
     /// One record, from its `{` to past its `}`.
     fn record(&mut self) -> DecodeResult<()> {
+        if self.rows == 0 {
+            self.start_batch();
+        }
         self.s.i += 1;
         self.slots.fill(Slot::default());
         let mut extra_obj: Option<String> = None;
