@@ -476,148 +476,157 @@ impl Inner {
             bookmark: None,
             bad_values: 0,
         };
-        if self.mapped.is_some() {
-            let go_on = match self.cfg.api {
-                ApiDialect::Reporting => self.stream_reporting(p.window, &mut report, tx).await?,
-                _ => {
-                    let mut ok = true;
-                    for part in &p.parts {
-                        ok = ok
-                            && self
-                                .stream_extraction(part.window, &part.export_id, &mut report, tx)
-                                .await?;
-                    }
-                    ok
+        let go_on = match self.cfg.api {
+            ApiDialect::Reporting => self.stream_reporting(p.window, &mut report, tx).await?,
+            ApiDialect::DataExtraction => {
+                let mut ok = true;
+                for part in &p.parts {
+                    ok = ok
+                        && self
+                            .stream_extraction(part.window, &part.export_id, &mut report, tx)
+                            .await?;
                 }
-            };
-            if !go_on {
-                return Ok(false);
+                ok
             }
-            report.latency_ms = p.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-            SourceMetrics::add(&self.metrics.windows, 1);
-            tracing::info!(window = %p.window, records = report.records, pages = report.pages, "window complete");
-            return Ok(tx.send(SourceEvent::WindowEnd(report)).await.is_ok());
-        }
-        for part in &p.parts {
-            let mut token: Option<String> = None;
-            let mut page_no: u64 = 0;
-            let mut part_records: u64 = 0;
-            // Rows to drop after restarting the pagination (already delivered).
-            let mut skip: u64 = 0;
-            let mut restarts = 0u32;
-            // Tokens seen, to stop a server that cycles (A, B, A, B, ...).
-            let mut seen = std::collections::HashSet::new();
-            let mut empty_in_a_row = 0u32;
-            // The next page, asked for while this one decodes (see `prefetch`).
-            let mut ahead: Option<crate::prefetch::Prefetch> = None;
-            loop {
-                page_no += 1;
-                if page_no > MAX_PAGES_PER_EXPORT {
-                    return Err(CxoneError::Decode {
-                        export_id: part.export_id.clone(),
-                        page: page_no,
-                        message: format!(
-                            "more than {MAX_PAGES_PER_EXPORT} pages: stopping instead of paging \
-                             forever; shrink max_window_days or raise page_size"
-                        ),
-                    });
+            ApiDialect::AnalyticsExport => {
+                let mut ok = true;
+                for part in &p.parts {
+                    ok = ok && self.stream_part(part, &mut report, tx).await?;
                 }
-                let prefetched = match ahead.take() {
-                    Some(a) => a.reply_for(token.as_deref()).await,
-                    None => None,
-                };
-                let fetched = match prefetched {
-                    Some(r) => r,
-                    None => {
-                        self.client
-                            .page(
-                                &part.export_id,
-                                self.cfg.page_size,
-                                token.as_deref(),
-                                &part.window,
-                            )
-                            .await
-                    }
-                };
-                let reply = match fetched {
-                    Ok(r) => r,
-                    Err(CxoneError::BadRequest { message, .. })
-                        if token.is_some()
-                            && message.contains("expired_page_token")
-                            && restarts < MAX_PAGINATION_RESTARTS =>
-                    {
-                        restarts += 1;
-                        tracing::warn!(export_id = %part.export_id, page = page_no, delivered = part_records, "page token expired; restarting the pagination and skipping delivered records");
-                        token = None;
-                        skip = part_records;
-                        seen.clear();
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                ahead =
-                    crate::prefetch::Prefetch::start(self, &reply, &part.export_id, &part.window);
-                let page = self.decode_page(&reply, &part.export_id, page_no)?;
-                let Some(new_records) = deliver(page.batches, &mut skip, tx).await else {
-                    return Ok(false);
-                };
-                SourceMetrics::add(&self.metrics.pages, 1);
-                SourceMetrics::add(&self.metrics.records, new_records);
-                let first = page.first_bad_value.as_deref();
-                self.count_defects(
-                    page.extra_fields,
-                    page.bad_values,
-                    first,
-                    &mut report,
-                    &part.window,
-                );
-                report.pages += 1;
-                report.records += new_records;
-                part_records += new_records;
-                empty_in_a_row = if page.records == 0 {
-                    empty_in_a_row + 1
-                } else {
-                    0
-                };
-                let stop = |message: String| CxoneError::Decode {
-                    export_id: part.export_id.clone(),
-                    page: page_no,
-                    message,
-                };
-                match page.next_token {
-                    Some(_) if empty_in_a_row >= MAX_EMPTY_PAGES => {
-                        return Err(stop(format!(
-                            "{MAX_EMPTY_PAGES} pages in a row without a record but with a new \
-                             nextPageToken; stopping instead of paging forever"
-                        )));
-                    }
-                    Some(t) if !seen.insert(t.clone()) => {
-                        return Err(stop(
-                            "the server returned a nextPageToken it had already given (a cycle); \
-                             stopping instead of looping"
-                                .into(),
-                        ));
-                    }
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
+                ok
             }
-            if self.cfg.verify_record_count
-                && let Some(expected) = part.total_records
-                && expected != part_records
-            {
-                return Err(CxoneError::RecordCount {
-                    window: part.window.id(),
-                    export_id: part.export_id.clone(),
-                    expected,
-                    received: part_records,
-                });
-            }
+        };
+        if !go_on {
+            return Ok(false);
         }
         report.latency_ms = p.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
         SourceMetrics::add(&self.metrics.windows, 1);
         tracing::info!(window = %p.window, records = report.records, pages = report.pages, "window complete");
         Ok(tx.send(SourceEvent::WindowEnd(report)).await.is_ok())
+    }
+
+    /// One export's pages of the tutorial's analytics export, in order, into `tx`;
+    /// `Ok(false)` when the receiver is gone.
+    async fn stream_part(
+        self: &Arc<Self>,
+        part: &Part,
+        report: &mut WindowReport,
+        tx: &Sender<SourceEvent>,
+    ) -> Result<bool, CxoneError> {
+        let mut token: Option<String> = None;
+        let mut page_no: u64 = 0;
+        let mut part_records: u64 = 0;
+        // Rows to drop after restarting the pagination (already delivered).
+        let mut skip: u64 = 0;
+        let mut restarts = 0u32;
+        // Tokens seen, to stop a server that cycles (A, B, A, B, ...).
+        let mut seen = std::collections::HashSet::new();
+        let mut empty_in_a_row = 0u32;
+        // The next page, asked for while this one decodes (see `prefetch`).
+        let mut ahead: Option<crate::prefetch::Prefetch> = None;
+        loop {
+            page_no += 1;
+            if page_no > MAX_PAGES_PER_EXPORT {
+                return Err(CxoneError::Decode {
+                    export_id: part.export_id.clone(),
+                    page: page_no,
+                    message: format!(
+                        "more than {MAX_PAGES_PER_EXPORT} pages: stopping instead of paging \
+                         forever; shrink max_window_days or raise page_size"
+                    ),
+                });
+            }
+            let prefetched = match ahead.take() {
+                Some(a) => a.reply_for(token.as_deref()).await,
+                None => None,
+            };
+            let fetched = match prefetched {
+                Some(r) => r,
+                None => {
+                    self.client
+                        .page(
+                            &part.export_id,
+                            self.cfg.page_size,
+                            token.as_deref(),
+                            &part.window,
+                        )
+                        .await
+                }
+            };
+            let reply = match fetched {
+                Ok(r) => r,
+                Err(CxoneError::BadRequest { message, .. })
+                    if token.is_some()
+                        && message.contains("expired_page_token")
+                        && restarts < MAX_PAGINATION_RESTARTS =>
+                {
+                    restarts += 1;
+                    tracing::warn!(export_id = %part.export_id, page = page_no, delivered = part_records, "page token expired; restarting the pagination and skipping delivered records");
+                    token = None;
+                    skip = part_records;
+                    seen.clear();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            ahead = crate::prefetch::Prefetch::start(self, &reply, &part.export_id, &part.window);
+            let page = self.decode_page(&reply, &part.export_id, page_no)?;
+            let Some(new_records) = deliver(page.batches, &mut skip, tx).await else {
+                return Ok(false);
+            };
+            SourceMetrics::add(&self.metrics.pages, 1);
+            SourceMetrics::add(&self.metrics.records, new_records);
+            let first = page.first_bad_value.as_deref();
+            self.count_defects(
+                page.extra_fields,
+                page.bad_values,
+                first,
+                report,
+                &part.window,
+            );
+            report.pages += 1;
+            report.records += new_records;
+            part_records += new_records;
+            empty_in_a_row = if page.records == 0 {
+                empty_in_a_row + 1
+            } else {
+                0
+            };
+            let stop = |message: String| CxoneError::Decode {
+                export_id: part.export_id.clone(),
+                page: page_no,
+                message,
+            };
+            match page.next_token {
+                Some(_) if empty_in_a_row >= MAX_EMPTY_PAGES => {
+                    return Err(stop(format!(
+                        "{MAX_EMPTY_PAGES} pages in a row without a record but with a new \
+                         nextPageToken; stopping instead of paging forever"
+                    )));
+                }
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(stop(
+                        "the server returned a nextPageToken it had already given (a cycle); \
+                         stopping instead of looping"
+                            .into(),
+                    ));
+                }
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if self.cfg.verify_record_count
+            && let Some(expected) = part.total_records
+            && expected != part_records
+        {
+            return Err(CxoneError::RecordCount {
+                window: part.window.id(),
+                export_id: part.export_id.clone(),
+                expected,
+                received: part_records,
+            });
+        }
+        Ok(true)
     }
 }
 

@@ -85,14 +85,11 @@ pub struct Page {
 /// Decodes the pages of one source (shared, immutable).
 #[derive(Debug)]
 pub struct PageDecoder {
-    output: SchemaRef,
+    /// The configured columns as text/number (what a CSV page is read as).
     columns: SchemaRef,
     /// Indices of the columns parsed into timestamps.
     times: Vec<usize>,
-    known: KnownKeys,
-    keep_extra: bool,
-    batch_size: usize,
-    /// The JSON decoder's view of the same columns.
+    /// The configured columns, the output schema, `keep_extra_fields`, the batch size.
     json: json::Columns,
 }
 
@@ -202,10 +199,8 @@ impl PageDecoder {
             })
             .map(|(i, _)| i)
             .collect();
-        let known = KnownKeys(cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect());
-        let batch_size = (cfg.page_size as usize).clamp(1024, 10_000);
         let json = json::Columns {
-            names: known.clone(),
+            names: KnownKeys(cfg.columns.iter().map(|c| c.as_bytes().to_vec()).collect()),
             kinds: output
                 .fields()
                 .iter()
@@ -216,24 +211,20 @@ impl PageDecoder {
                     _ => json::Kind::Text,
                 })
                 .collect(),
-            output: output.clone(),
+            output,
             keep_extra: cfg.keep_extra_fields,
-            batch_size,
+            batch_size: (cfg.page_size as usize).clamp(1024, 10_000),
         };
         Self {
-            output,
             columns,
             times,
-            known,
-            keep_extra: cfg.keep_extra_fields,
-            batch_size,
             json,
         }
     }
 
     /// The output schema.
     pub fn schema(&self) -> &SchemaRef {
-        &self.output
+        &self.json.output
     }
 
     /// Decodes a JSON page `{"data": [...], "nextPageToken": "..."}`.
@@ -343,6 +334,7 @@ impl PageDecoder {
             }
         }
         let fields: Vec<Field> = self
+            .json
             .output
             .fields()
             .iter()
@@ -383,7 +375,7 @@ impl PageDecoder {
             names
                 .iter()
                 .map(|n| {
-                    let t = if self.known.contains(n.as_bytes()) {
+                    let t = if self.json.names.contains(n.as_bytes()) {
                         column_type(n)
                     } else {
                         DataType::Utf8
@@ -394,13 +386,13 @@ impl PageDecoder {
         ));
         let reader = arrow_csv::ReaderBuilder::new(csv_schema)
             .with_header(true)
-            .with_batch_size(self.batch_size)
+            .with_batch_size(self.json.batch_size)
             .build(Cursor::new(body))
             .map_err(|e| format!("cannot read the CSV: {e}"))?;
         let extra_idx: Vec<usize> = names
             .iter()
             .enumerate()
-            .filter(|(_, n)| !self.known.contains(n.as_bytes()))
+            .filter(|(_, n)| !self.json.names.contains(n.as_bytes()))
             .map(|(i, _)| i)
             .collect();
         let mut page = Page {
@@ -410,7 +402,7 @@ impl PageDecoder {
         for batch in reader {
             let batch = batch.map_err(|e| format!("bad CSV row: {e}"))?;
             let rows = batch.num_rows();
-            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
+            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.json.output.fields().len());
             for f in self.columns.fields() {
                 match names.iter().position(|n| n == f.name()) {
                     Some(i) => match batch.columns().get(i) {
@@ -421,7 +413,7 @@ impl PageDecoder {
                 }
             }
             let mut extras: Vec<Option<String>> = Vec::new();
-            if self.keep_extra {
+            if self.json.keep_extra {
                 extras.resize(rows, None);
             }
             for &i in &extra_idx {
@@ -454,7 +446,7 @@ impl PageDecoder {
                 .map_err(|e| format!("cannot assemble the batch: {e}"))?;
             let offset = page.records as usize;
             let mut cols = {
-                let keep = self.keep_extra;
+                let keep = self.json.keep_extra;
                 let mut ex = keep.then(|| {
                     let mut v = vec![None; offset];
                     v.append(&mut extras);
@@ -467,10 +459,10 @@ impl PageDecoder {
                 }
                 cols
             };
-            cols.truncate(self.output.fields().len());
+            cols.truncate(self.json.output.fields().len());
             page.records += rows as u64;
             page.batches.push(
-                RecordBatch::try_new(self.output.clone(), cols)
+                RecordBatch::try_new(self.json.output.clone(), cols)
                     .map_err(|e| format!("cannot assemble the batch: {e}"))?,
             );
         }
